@@ -1,0 +1,1 @@
+"""Pinnace's server processes: store, scheduler, controllers and the per-node agents."""
