@@ -38,6 +38,7 @@ def _load() -> list[KindInfo]:
     kinds: list[KindInfo] = []
     for field in object_pb2.Object.DESCRIPTOR.oneofs_by_name["kind"].fields:
         desc = field.message_type
+        assert desc is not None
         opts = desc.GetOptions()
         short = opts.Extensions[options_pb2.short_names]
         aliases = opts.Extensions[options_pb2.kind_aliases]
@@ -127,7 +128,7 @@ def kind_of(obj: object_pb2.Object) -> KindInfo:
 def meta(msg: Message | object_pb2.Object) -> meta_pb2.ObjectMeta:
     """The ObjectMeta of an Object or of a kind message (live reference)."""
     inner = unwrap(msg) if isinstance(msg, object_pb2.Object) else msg
-    m: meta_pb2.ObjectMeta = getattr(inner, "metadata")
+    m: meta_pb2.ObjectMeta = inner.metadata
     return m
 
 
@@ -139,6 +140,6 @@ def object_key(info: KindInfo, namespace: str, name: str) -> str:
 
 
 def cache_key(msg: Any) -> str:
-    """"namespace/name" (or "name" for cluster-scoped objects), as client-go's MetaNamespaceKeyFunc."""
+    """ "namespace/name" (or "name" for cluster-scoped objects), as client-go's MetaNamespaceKeyFunc."""
     m = meta(msg)
     return f"{m.namespace}/{m.name}" if m.namespace else m.name

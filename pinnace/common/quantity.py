@@ -36,8 +36,7 @@ def parse_quantity(text: str) -> Decimal:
     m = _PATTERN.match(s)
     if not m:
         raise QuantityError(
-            f"{text!r} is not a quantity: write a number with an optional suffix, "
-            "e.g. 500m, 0.5, 2, 128Mi, 3Gi, 1G"
+            f"{text!r} is not a quantity: write a number with an optional suffix, e.g. 500m, 0.5, 2, 128Mi, 3Gi, 1G"
         )
     number, exponent, suffix = m.groups()
     try:
