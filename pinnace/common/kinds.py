@@ -128,7 +128,7 @@ def kind_of(obj: object_pb2.Object) -> KindInfo:
 def meta(msg: Message | object_pb2.Object) -> meta_pb2.ObjectMeta:
     """The ObjectMeta of an Object or of a kind message (live reference)."""
     inner = unwrap(msg) if isinstance(msg, object_pb2.Object) else msg
-    m: meta_pb2.ObjectMeta = inner.metadata
+    m: meta_pb2.ObjectMeta = getattr(inner, "metadata")  # noqa: B009 - Message has no typed metadata
     return m
 
 
