@@ -1,0 +1,1 @@
+"""The store: the cluster's source of truth (revisioned KV on SQLite, registry, watch hub, gRPC API)."""
