@@ -1,0 +1,214 @@
+"""Bring a local cluster up, take it down, report its state (the work behind `pinnace up/down/status`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+from pinnace.api import store_pb2, store_pb2_grpc
+from pinnace.cluster import lab
+from pinnace.cluster.layout import CONTROL_PLANE_IP, ClusterSpec, node_ip
+from pinnace.common import tls
+
+Say = Callable[[str], None]
+
+
+class ClusterError(RuntimeError):
+    """up/down could not do what was asked; the message says why and what to do."""
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise ClusterError("the local cluster needs root (it creates network namespaces); run with sudo")
+
+
+def issue_pki(spec: ClusterSpec) -> None:
+    """The cluster CA and a certificate per identity; existing ones are kept."""
+    d = tls.ensure_cluster_pki(spec.pki_dir)
+    tls.issue(d, "store", "store", [CONTROL_PLANE_IP])
+    tls.issue(d, "scheduler", "scheduler")
+    tls.issue(d, "controllers", "controllers")
+    tls.issue(d, "admin", "admin")
+    for i, node in enumerate(spec.node_names):
+        tls.issue(d, f"node-{node}", f"node:{node}", [node_ip(i)])
+
+
+def admin_tls(spec: ClusterSpec) -> tls.TLSConfig | None:
+    return tls.load(spec.pki_dir, "admin") if spec.tls else None
+
+
+def supervisor_pid(spec: ClusterSpec) -> int | None:
+    try:
+        pid = int(spec.supervisor_pid_file.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def write_cli_config(spec: ClusterSpec) -> Path:
+    """Point the CLI at this cluster: ~/.pinnace/config (or $PINNACE_CONFIG)."""
+    from pinnace.cli import config as cli_config
+
+    return cli_config.write_local_context(
+        name="local",
+        endpoints=spec.store_endpoints(),
+        ca=str(spec.pki_dir / "ca.crt") if spec.tls else "",
+        cert=str(spec.pki_dir / "admin.crt") if spec.tls else "",
+        key=str(spec.pki_dir / "admin.key") if spec.tls else "",
+    )
+
+
+def _stub(spec: ClusterSpec, endpoint: str) -> tuple[grpc.Channel, store_pb2_grpc.StoreStub]:
+    ch = tls.secure_channel(endpoint, admin_tls(spec))
+    return ch, store_pb2_grpc.StoreStub(ch)
+
+
+def ready_nodes(spec: ClusterSpec) -> list[str]:
+    """Names of nodes whose Ready condition is True (empty when the store does not answer)."""
+    for ep in spec.store_endpoints():
+        ch, stub = _stub(spec, ep)
+        try:
+            resp = stub.List(store_pb2.ListRequest(kind="node"), timeout=2)
+        except grpc.RpcError:
+            continue
+        finally:
+            ch.close()
+        names = []
+        for obj in resp.items:
+            node = obj.node
+            if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions):
+                names.append(node.metadata.name)
+        return names
+    return []
+
+
+def up(spec: ClusterSpec, say: Say, timeout: float = 120.0) -> float:
+    """Start the cluster (idempotent); return seconds until every node was Ready."""
+    _require_root()
+    start = time.monotonic()
+    if supervisor_pid(spec) is not None:
+        say(f"a cluster is already running from {spec.data_dir}; `pinnace down` first to rebuild it")
+        return 0.0
+    spec.save()
+    issue_pki(spec)
+    say(f"network lab: {len(spec.node_names)} node namespace(s), control plane in {lab.CONTROL_NS}")
+    lab.build(spec)
+    spec.logs_dir.mkdir(parents=True, exist_ok=True)
+    with open(spec.logs_dir / "supervisor.log", "ab") as logf:
+        subprocess.Popen(
+            [sys.executable, "-m", "pinnace.cluster.supervisor", spec.data_dir],
+            stdout=logf,
+            stderr=logf,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd="/",
+        )
+    cfg = write_cli_config(spec)
+    say(f"CLI configured: {cfg}")
+    want = set(spec.node_names)
+    last = ""
+    while time.monotonic() - start < timeout:
+        ready = set(ready_nodes(spec))
+        msg = f"nodes ready: {len(ready & want)}/{len(want)}"
+        if msg != last:
+            say(msg)
+            last = msg
+        if want <= ready:
+            return time.monotonic() - start
+        time.sleep(0.25)
+    raise ClusterError(f"nodes not Ready after {timeout:.0f}s; see `pinnace status` and the logs in {spec.logs_dir}")
+
+
+def _pod_netns_names(spec: ClusterSpec) -> list[str]:
+    names: list[str] = []
+    for ep in spec.store_endpoints():
+        ch, stub = _stub(spec, ep)
+        try:
+            resp = stub.List(store_pb2.ListRequest(kind="pod", serializable=True), timeout=2)
+        except grpc.RpcError:
+            continue
+        finally:
+            ch.close()
+        for obj in resp.items:
+            names.append("pn-" + obj.pod.metadata.uid.replace("-", "")[:12])
+        break
+    return names
+
+
+def _unmount_under(root: str) -> None:
+    mounts = []
+    with open("/proc/mounts") as f:
+        for line in f:
+            target = line.split()[1].replace("\\040", " ")
+            if target == root or target.startswith(root.rstrip("/") + "/"):
+                mounts.append(target)
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+
+
+def _remove_cgroups() -> None:
+    base = Path("/sys/fs/cgroup")
+    for top in base.glob("pinnace*"):
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+
+
+def down(spec: ClusterSpec, say: Say) -> None:
+    """Stop every process and remove every namespace, link, route, mount and cgroup the cluster made."""
+    _require_root()
+    pod_netns = _pod_netns_names(spec)
+    pid = supervisor_pid(spec)
+    if pid is not None:
+        say("stopping components")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and supervisor_pid(spec) is not None:
+            time.sleep(0.2)
+        if supervisor_pid(spec) is not None:
+            os.kill(pid, signal.SIGKILL)
+    for ns in pod_netns:
+        lab.delete_ns(ns)
+    say("removing namespaces, links and routes")
+    lab.teardown(spec)
+    _unmount_under(spec.data_dir)
+    _unmount_under(spec.run_dir)
+    _remove_cgroups()
+    with contextlib.suppress(FileNotFoundError):
+        spec.status_file.unlink()
+    say("cluster is down (data kept in " + spec.data_dir + "; `pinnace down --purge` removes it)")
+
+
+def status(spec: ClusterSpec) -> dict[str, object]:
+    """Supervisor view of the components plus each store replica's own status."""
+    out: dict[str, object] = {"running": supervisor_pid(spec) is not None}
+    try:
+        out.update(json.loads(spec.status_file.read_text()))
+    except FileNotFoundError:
+        out["components"] = []
+    stores = []
+    for ep in spec.store_endpoints():
+        ch, stub = _stub(spec, ep)
+        try:
+            st = stub.Status(store_pb2.StatusRequest(), timeout=2)
+            stores.append({"endpoint": ep, "role": st.role, "leader": st.leader_id, "term": st.term,
+                           "revision": st.revision})  # fmt: skip
+        except grpc.RpcError as exc:
+            stores.append({"endpoint": ep, "error": exc.code().name})
+        finally:
+            ch.close()
+    out["stores"] = stores
+    out["ready_nodes"] = ready_nodes(spec)
+    return out
