@@ -96,11 +96,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"store {s['endpoint']}: {s['error']}")
         else:
             print(f"store {s['endpoint']}: {s['role']} term={s['term']} leader={s['leader']} rev={s['revision']}")
-    print(f"ready nodes: {', '.join(st['ready_nodes']) or '(none)'}")
+    ready = st.get("ready_nodes") or []
+    assert isinstance(ready, list)
+    print(f"ready nodes: {', '.join(ready) or '(none)'}")
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add up/down/status to the pinnace CLI."""
     up = subparsers.add_parser("up", help="start a local cluster on this host (root)")
     up.add_argument("--nodes", type=int, default=1)
