@@ -16,7 +16,8 @@ import grpc
 
 from pinnace.api import store_pb2, store_pb2_grpc
 from pinnace.cluster import lab
-from pinnace.cluster.layout import CONTROL_PLANE_IP, ClusterSpec, node_ip
+from pinnace.cluster.layout import ClusterSpec
+from pinnace.cluster.pki import issue_all
 from pinnace.common import tls
 
 Say = Callable[[str], None]
@@ -33,13 +34,7 @@ def _require_root() -> None:
 
 def issue_pki(spec: ClusterSpec) -> None:
     """The cluster CA and a certificate per identity; existing ones are kept."""
-    d = tls.ensure_cluster_pki(spec.pki_dir)
-    tls.issue(d, "store", "store", [CONTROL_PLANE_IP])
-    tls.issue(d, "scheduler", "scheduler")
-    tls.issue(d, "controllers", "controllers")
-    tls.issue(d, "admin", "admin")
-    for i, node in enumerate(spec.node_names):
-        tls.issue(d, f"node-{node}", f"node:{node}", [node_ip(i)])
+    issue_all(str(spec.pki_dir), spec.node_names)
 
 
 def admin_tls(spec: ClusterSpec) -> tls.TLSConfig | None:
