@@ -27,16 +27,17 @@ from pinnace.api import cluster_pb2 as pinnace_dot_v1_dot_cluster__pb2
 from pinnace.api import node_pb2 as pinnace_dot_v1_dot_node__pb2
 from pinnace.api import pod_pb2 as pinnace_dot_v1_dot_pod__pb2
 from pinnace.api import service_pb2 as pinnace_dot_v1_dot_service__pb2
+from pinnace.api import sla_pb2 as pinnace_dot_v1_dot_sla__pb2
 from pinnace.api import storage_pb2 as pinnace_dot_v1_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pinnace/v1/object.proto\x12\npinnace.v1\x1a\x15pinnace/v1/apps.proto\x1a\x18pinnace/v1/cluster.proto\x1a\x15pinnace/v1/node.proto\x1a\x14pinnace/v1/pod.proto\x1a\x18pinnace/v1/service.proto\x1a\x18pinnace/v1/storage.proto\"\xab\x04\n\x06Object\x12*\n\tnamespace\x18\x01 \x01(\x0b\x32\x15.pinnace.v1.NamespaceH\x00\x12 \n\x04node\x18\x02 \x01(\x0b\x32\x10.pinnace.v1.NodeH\x00\x12\x1e\n\x03pod\x18\x03 \x01(\x0b\x32\x0f.pinnace.v1.PodH\x00\x12&\n\x07service\x18\x04 \x01(\x0b\x32\x13.pinnace.v1.ServiceH\x00\x12*\n\tendpoints\x18\x05 \x01(\x0b\x32\x15.pinnace.v1.EndpointsH\x00\x12\x39\n\x11persistent_volume\x18\x06 \x01(\x0b\x32\x1c.pinnace.v1.PersistentVolumeH\x00\x12\x44\n\x17persistent_volume_claim\x18\x07 \x01(\x0b\x32!.pinnace.v1.PersistentVolumeClaimH\x00\x12\x31\n\rstorage_class\x18\x08 \x01(\x0b\x32\x18.pinnace.v1.StorageClassH\x00\x12-\n\x0breplica_set\x18\t \x01(\x0b\x32\x16.pinnace.v1.ReplicaSetH\x00\x12,\n\ndeployment\x18\n \x01(\x0b\x32\x16.pinnace.v1.DeploymentH\x00\x12\"\n\x05\x65vent\x18\x0b \x01(\x0b\x32\x11.pinnace.v1.EventH\x00\x12\"\n\x05lease\x18\x0c \x01(\x0b\x32\x11.pinnace.v1.LeaseH\x00\x42\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pinnace/v1/object.proto\x12\npinnace.v1\x1a\x15pinnace/v1/apps.proto\x1a\x18pinnace/v1/cluster.proto\x1a\x15pinnace/v1/node.proto\x1a\x14pinnace/v1/pod.proto\x1a\x18pinnace/v1/service.proto\x1a\x14pinnace/v1/sla.proto\x1a\x18pinnace/v1/storage.proto\"\xd2\x04\n\x06Object\x12*\n\tnamespace\x18\x01 \x01(\x0b\x32\x15.pinnace.v1.NamespaceH\x00\x12 \n\x04node\x18\x02 \x01(\x0b\x32\x10.pinnace.v1.NodeH\x00\x12\x1e\n\x03pod\x18\x03 \x01(\x0b\x32\x0f.pinnace.v1.PodH\x00\x12&\n\x07service\x18\x04 \x01(\x0b\x32\x13.pinnace.v1.ServiceH\x00\x12*\n\tendpoints\x18\x05 \x01(\x0b\x32\x15.pinnace.v1.EndpointsH\x00\x12\x39\n\x11persistent_volume\x18\x06 \x01(\x0b\x32\x1c.pinnace.v1.PersistentVolumeH\x00\x12\x44\n\x17persistent_volume_claim\x18\x07 \x01(\x0b\x32!.pinnace.v1.PersistentVolumeClaimH\x00\x12\x31\n\rstorage_class\x18\x08 \x01(\x0b\x32\x18.pinnace.v1.StorageClassH\x00\x12-\n\x0breplica_set\x18\t \x01(\x0b\x32\x16.pinnace.v1.ReplicaSetH\x00\x12,\n\ndeployment\x18\n \x01(\x0b\x32\x16.pinnace.v1.DeploymentH\x00\x12\"\n\x05\x65vent\x18\x0b \x01(\x0b\x32\x11.pinnace.v1.EventH\x00\x12\"\n\x05lease\x18\x0c \x01(\x0b\x32\x11.pinnace.v1.LeaseH\x00\x12%\n\x07\x61pi_sla\x18\r \x01(\x0b\x32\x12.pinnace.v1.ApiSlaH\x00\x42\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pinnace.v1.object_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=186
-  _globals['_OBJECT']._serialized_end=741
+  _globals['_OBJECT']._serialized_start=208
+  _globals['_OBJECT']._serialized_end=802
 # @@protoc_insertion_point(module_scope)

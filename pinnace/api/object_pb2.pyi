@@ -10,6 +10,7 @@ from pinnace.v1 import cluster_pb2 as _cluster_pb2
 from pinnace.v1 import node_pb2 as _node_pb2
 from pinnace.v1 import pod_pb2 as _pod_pb2
 from pinnace.v1 import service_pb2 as _service_pb2
+from pinnace.v1 import sla_pb2 as _sla_pb2
 from pinnace.v1 import storage_pb2 as _storage_pb2
 import builtins as _builtins
 import sys
@@ -42,6 +43,7 @@ class Object(_message.Message):
     DEPLOYMENT_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
     LEASE_FIELD_NUMBER: _builtins.int
+    API_SLA_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def namespace(self) -> _cluster_pb2.Namespace: ...
     @_builtins.property
@@ -66,6 +68,8 @@ class Object(_message.Message):
     def event(self) -> _cluster_pb2.Event: ...
     @_builtins.property
     def lease(self) -> _cluster_pb2.Lease: ...
+    @_builtins.property
+    def api_sla(self) -> _sla_pb2.ApiSla: ...
     def __init__(
         self,
         *,
@@ -81,12 +85,13 @@ class Object(_message.Message):
         deployment: _apps_pb2.Deployment | None = ...,
         event: _cluster_pb2.Event | None = ...,
         lease: _cluster_pb2.Lease | None = ...,
+        api_sla: _sla_pb2.ApiSla | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "endpoints", b"endpoints", "event", b"event", "kind", b"kind", "lease", b"lease", "namespace", b"namespace", "node", b"node", "persistent_volume", b"persistent_volume", "persistent_volume_claim", b"persistent_volume_claim", "pod", b"pod", "replica_set", b"replica_set", "service", b"service", "storage_class", b"storage_class"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api_sla", b"api_sla", "deployment", b"deployment", "endpoints", b"endpoints", "event", b"event", "kind", b"kind", "lease", b"lease", "namespace", b"namespace", "node", b"node", "persistent_volume", b"persistent_volume", "persistent_volume_claim", b"persistent_volume_claim", "pod", b"pod", "replica_set", b"replica_set", "service", b"service", "storage_class", b"storage_class"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "endpoints", b"endpoints", "event", b"event", "kind", b"kind", "lease", b"lease", "namespace", b"namespace", "node", b"node", "persistent_volume", b"persistent_volume", "persistent_volume_claim", b"persistent_volume_claim", "pod", b"pod", "replica_set", b"replica_set", "service", b"service", "storage_class", b"storage_class"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_sla", b"api_sla", "deployment", b"deployment", "endpoints", b"endpoints", "event", b"event", "kind", b"kind", "lease", b"lease", "namespace", b"namespace", "node", b"node", "persistent_volume", b"persistent_volume", "persistent_volume_claim", b"persistent_volume_claim", "pod", b"pod", "replica_set", b"replica_set", "service", b"service", "storage_class", b"storage_class"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["namespace", "node", "pod", "service", "endpoints", "persistent_volume", "persistent_volume_claim", "storage_class", "replica_set", "deployment", "event", "lease"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["namespace", "node", "pod", "service", "endpoints", "persistent_volume", "persistent_volume_claim", "storage_class", "replica_set", "deployment", "event", "lease", "api_sla"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
