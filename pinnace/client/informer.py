@@ -1,0 +1,394 @@
+"""Informer: a local, indexed, eventually consistent cache of one kind, kept fresh by list + watch.
+
+Lifecycle (client-go's reflector + indexer + shared informer):
+
+1. List (page by page, at one revision) and replace the cache, telling handlers what changed.
+2. Watch from that revision (with bookmarks), applying each event to the cache and the handlers.
+3. If the stream breaks (replica restart, network), watch again from the last revision seen, on
+   any replica, with backoff. If that revision was compacted (errors.Gone / OUT_OF_RANGE), relist;
+   objects that vanished meanwhile are reported as deletes. The loop never stops by itself.
+4. Every ``resync_period`` seconds (0 = never) each cached object is re-delivered as on_update(obj, obj).
+
+Cached objects are shared: treat them as read-only (``copy = type(obj)(); copy.CopyFrom(obj)``).
+Indexes: ``namespace`` and ``label`` ("key=value") are built in; add more with ``add_index``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+
+from pinnace.client import errors
+from pinnace.client.aio import AsyncClient, kind_info
+from pinnace.client.retry import Backoff
+from pinnace.client.types import BOOKMARK, DELETED, WatchEvent
+from pinnace.common import kinds
+from pinnace.common.selectors import parse_label_selector
+
+M = TypeVar("M", bound=Message)
+
+NAMESPACE_INDEX = "namespace"
+LABEL_INDEX = "label"
+
+log = logging.getLogger("pinnace.client.informer")
+
+Handler = Callable[..., Any]
+
+
+def _meta_key(obj: Any) -> str:
+    m = obj.metadata
+    return f"{m.namespace}/{m.name}" if m.namespace else m.name
+
+
+def _namespace_index(obj: Any) -> list[str]:
+    return [obj.metadata.namespace]
+
+
+def _label_index(obj: Any) -> list[str]:
+    return [f"{k}={v}" for k, v in obj.metadata.labels.items()]
+
+
+class _Handlers:
+    __slots__ = ("on_add", "on_delete", "on_update")
+
+    def __init__(self, on_add: Handler | None, on_update: Handler | None, on_delete: Handler | None) -> None:
+        self.on_add = on_add
+        self.on_update = on_update
+        self.on_delete = on_delete
+
+
+class Informer(Generic[M]):
+    """See the module docstring. ``client`` is an AsyncClient (a sync Client's endpoints are reused)."""
+
+    def __init__(
+        self,
+        client: Any,
+        kind: type[M],
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+        resync_period: float = 0,
+        *,
+        page_size: int = 2000,
+        name: str = "",
+    ) -> None:
+        if not isinstance(client, AsyncClient):
+            aio = getattr(client, "aio", None)
+            if not isinstance(aio, AsyncClient):
+                raise TypeError("Informer needs a pinnace.client.AsyncClient")
+            client = AsyncClient(aio.endpoints, aio.tls, timeout=aio.timeout, retry_timeout=aio.retry_timeout)
+        self.client: AsyncClient = client
+        self.kind = kind
+        self.info = kind_info(kind)
+        self.namespace = namespace or ""
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.resync_period = resync_period
+        self.page_size = page_size
+        self.name = name or self.info.plural
+        self._selector = parse_label_selector(label_selector)
+        self._items: dict[str, M] = {}
+        self._indexers: dict[str, Callable[[M], Iterable[str]]] = {
+            NAMESPACE_INDEX: _namespace_index,
+            LABEL_INDEX: _label_index,
+        }
+        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}, LABEL_INDEX: {}}
+        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {NAMESPACE_INDEX: {}, LABEL_INDEX: {}}
+        self._handlers: list[_Handlers] = []
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self.revision = 0
+        self.relists = 0
+        self.watch_restarts = 0
+        self.events = 0
+        self.last_error: BaseException | None = None
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def add_index(self, name: str, fn: Callable[[M], Iterable[str]]) -> None:
+        """Index cached objects by ``fn(obj)`` (a list of values); query with by_index(name, value)."""
+        self._indexers[name] = fn
+        self._indices[name] = {}
+        self._index_values[name] = {}
+        for key, obj in self._items.items():
+            self._index_one(name, fn, key, obj)
+
+    def add_handler(
+        self,
+        on_add: Handler | None = None,
+        on_update: Handler | None = None,
+        on_delete: Handler | None = None,
+    ) -> None:
+        """Register callbacks (sync or async): on_add(obj), on_update(old, new), on_delete(obj).
+        A handler added after the first sync gets on_add for every cached object first."""
+        h = _Handlers(on_add, on_update, on_delete)
+        self._handlers.append(h)
+        if self._synced.is_set() and on_add is not None:
+            for obj in list(self._items.values()):
+                self._call_now(on_add, obj)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listing and watching in the background (returns at once; see wait_synced)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"informer-{self.name}")
+            if self.resync_period > 0:
+                self._resync_task = asyncio.create_task(self._resync_loop(), name=f"informer-{self.name}-resync")
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait for the first full list to be in the cache; False on timeout."""
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def stop(self) -> None:
+        for task in (self._task, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._resync_task = None
+
+    async def __aenter__(self) -> Informer[M]:
+        await self.start()
+        await self.wait_synced()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- cache queries -----------------------------------------------------------------------
+
+    def get(self, key: str) -> M | None:
+        """The cached object for "namespace/name" (or "name" for cluster-scoped kinds)."""
+        return self._items.get(key)
+
+    def get_by_name(self, name: str, namespace: str = "") -> M | None:
+        return self._items.get(f"{namespace}/{name}" if namespace else name)
+
+    def keys(self) -> builtins.list[str]:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def list(self, namespace: str | None = None, label_selector: str = "") -> list[M]:
+        """Cached objects, optionally of one namespace and matching a label selector."""
+        if namespace:
+            keys: Iterable[str] = self._indices[NAMESPACE_INDEX].get(namespace, ())
+            items = [self._items[k] for k in keys]
+        else:
+            items = builtins.list(self._items.values())
+        if label_selector:
+            sel = parse_label_selector(label_selector)
+            items = [o for o in items if sel.matches(o.metadata.labels)]  # type: ignore[attr-defined]
+        return items
+
+    def by_index(self, name: str, value: str) -> builtins.list[M]:
+        """Cached objects whose index ``name`` includes ``value``."""
+        index = self._indices.get(name)
+        if index is None:
+            raise KeyError(f"informer {self.name}: no index {name!r}; known: {', '.join(self._indices)}")
+        return [self._items[k] for k in index.get(value, ())]
+
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
+        return builtins.list(self._indices[name].get(value, ()))
+
+    # -- cache maintenance -------------------------------------------------------------------
+
+    def _index_one(self, name: str, fn: Callable[[M], Iterable[str]], key: str, obj: M) -> None:
+        try:
+            values = tuple(fn(obj))
+        except Exception:
+            log.exception("informer %s: index %s failed for %s", self.name, name, key)
+            values = ()
+        old = self._index_values[name].get(key, ())
+        if old == values:
+            return
+        index = self._indices[name]
+        for v in old:
+            bucket = index.get(v)
+            if bucket is not None:
+                bucket.discard(key)
+                if not bucket:
+                    del index[v]
+        for v in values:
+            index.setdefault(v, set()).add(key)
+        if values:
+            self._index_values[name][key] = values
+        else:
+            self._index_values[name].pop(key, None)
+
+    def _store(self, key: str, obj: M) -> M | None:
+        old = self._items.get(key)
+        self._items[key] = obj
+        for name, fn in self._indexers.items():
+            self._index_one(name, fn, key, obj)
+        return old
+
+    def _remove(self, key: str) -> M | None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            for name in self._indexers:
+                index = self._indices[name]
+                for v in self._index_values[name].pop(key, ()):
+                    bucket = index.get(v)
+                    if bucket is not None:
+                        bucket.discard(key)
+                        if not bucket:
+                            del index[v]
+        return old
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _call_now(self, fn: Handler, *args: Any) -> Any:
+        try:
+            result = fn(*args)
+        except Exception:
+            log.exception("informer %s: handler %s failed", self.name, getattr(fn, "__name__", fn))
+            return None
+        return result
+
+    async def _notify(self, which: str, *args: Any) -> None:
+        for h in self._handlers:
+            fn = getattr(h, which)
+            if fn is None:
+                continue
+            result = self._call_now(fn, *args)
+            if result is not None and inspect.isawaitable(result):
+                try:
+                    await result
+                except Exception:
+                    log.exception("informer %s: handler %s failed", self.name, getattr(fn, "__name__", fn))
+
+    # -- list and watch ----------------------------------------------------------------------
+
+    async def _relist(self) -> None:
+        t0 = time.monotonic()
+        res = await self.client.list_all(
+            self.kind, self.namespace, self.label_selector, self.field_selector, page_size=self.page_size
+        )
+        old_items = self._items
+        new_keys: set[str] = set()
+        notify = bool(self._handlers)
+        for obj in res.items:
+            key = _meta_key(obj)
+            new_keys.add(key)
+            old = self._store(key, obj)
+            if not notify:
+                continue
+            if old is None:
+                await self._notify("on_add", obj)
+            elif old.metadata.resource_version != obj.metadata.resource_version:  # type: ignore[attr-defined]
+                await self._notify("on_update", old, obj)
+        for key in [k for k in old_items if k not in new_keys]:
+            gone = self._remove(key)
+            if gone is not None and notify:
+                await self._notify("on_delete", gone)
+        self.revision = res.revision
+        self.relists += 1
+        log.debug(
+            "informer %s: listed %d objects at revision %d in %.2fs",
+            self.name,
+            len(res.items),
+            res.revision,
+            time.monotonic() - t0,
+        )
+        self._synced.set()
+
+    async def _apply(self, ev: WatchEvent[M]) -> None:
+        if ev.revision > self.revision:
+            self.revision = ev.revision
+        if ev.type == BOOKMARK:
+            return
+        self.events += 1
+        obj = ev.object
+        key = _meta_key(obj)
+        if ev.type == DELETED or (self._selector.requirements and not self._selector.matches(obj.metadata.labels)):  # type: ignore[attr-defined]
+            gone = self._remove(key)
+            if gone is not None and self._handlers:
+                await self._notify("on_delete", obj if ev.type == DELETED else gone)
+            return
+        old = self._store(key, obj)
+        if not self._handlers:
+            return
+        if old is None:
+            await self._notify("on_add", obj)
+        else:
+            await self._notify("on_update", old, obj)
+
+    async def _run(self) -> None:
+        backoff = Backoff(base=0.1, cap=5.0)
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                    backoff.reset()
+                async for ev in self.client.watch(
+                    self.kind,
+                    self.namespace,
+                    self.revision,
+                    self.label_selector,
+                    self.field_selector,
+                    bookmarks=True,
+                    resume=False,
+                ):
+                    await self._apply(ev)
+                    backoff.reset()
+                self.watch_restarts += 1
+                log.debug("informer %s: watch ended at revision %d; watching again", self.name, self.revision)
+            except asyncio.CancelledError:
+                raise
+            except errors.Gone as exc:
+                self.last_error = exc
+                need_list = True
+                log.info("informer %s: revision %d is compacted; relisting", self.name, self.revision)
+            except Exception as exc:
+                self.last_error = exc
+                self.watch_restarts += 1
+                delay = backoff.next()
+                log.warning(
+                    "informer %s: %s at revision %d; retrying in %.2fs",
+                    self.name,
+                    exc,
+                    self.revision,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_period)
+            if not self._synced.is_set():
+                continue
+            for obj in list(self._items.values()):
+                await self._notify("on_update", obj, obj)
+
+
+def meta_namespace_key(obj: Any) -> str:
+    """ "namespace/name" or "name": the key informers and work queues use."""
+    return kinds.cache_key(obj)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """ "ns/name" -> ("ns", "name"); "name" -> ("", "name")."""
+    ns, _, name = key.rpartition("/")
+    return ns, name
