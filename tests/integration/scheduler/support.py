@@ -1,0 +1,151 @@
+"""Shared scaffolding for the scheduler's and controllers' integration tests: a store (the real one
+from tests/support/store.py; the SDK's FakeStore only while the real one is missing), object
+builders, waiting, and a fake "node agent" that marks bound pods Running and Ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pinnace.api import meta_pb2, node_pb2, pod_pb2
+from pinnace.client import AsyncClient, Informer, errors
+
+
+@contextlib.asynccontextmanager
+async def running_store(tmp_path: Path) -> AsyncIterator[list[str]]:
+    """Endpoints of a fresh store for one test."""
+    try:
+        from tests.support.store import start_store
+    except ImportError:
+        start_store = None  # type: ignore[assignment]
+    if start_store is not None:
+        cluster: Any = start_store(tmp_path)
+        if inspect.isawaitable(cluster):
+            cluster = await cluster
+        try:
+            yield list(cluster.endpoints)
+        finally:
+            res = cluster.stop()
+            if inspect.isawaitable(res):
+                await res
+        return
+    from pinnace.client.testing import FakeStore
+
+    fake = FakeStore()
+    server, endpoint = await fake.serve()
+    try:
+        yield [endpoint]
+    finally:
+        await server.stop(None)
+
+
+def make_node(name: str, cpu: str = "4", mem: str = "8Gi", labels: dict[str, str] | None = None) -> node_pb2.Node:
+    n = node_pb2.Node()
+    n.metadata.name = name
+    n.metadata.labels.update({"kubernetes.io/hostname": name, **(labels or {})})
+    for key, q in (("cpu", cpu), ("memory", mem), ("pods", "110")):
+        n.status.capacity[key].CopyFrom(meta_pb2.Quantity(value=q))
+        n.status.allocatable[key].CopyFrom(meta_pb2.Quantity(value=q))
+    n.status.conditions.add(type="Ready", status="True")
+    return n
+
+
+def make_pod(name: str, cpu: str = "100m", labels: dict[str, str] | None = None, ns: str = "default") -> pod_pb2.Pod:
+    p = pod_pb2.Pod()
+    p.metadata.name = name
+    p.metadata.namespace = ns
+    p.metadata.labels.update(labels or {})
+    c = p.spec.containers.add(name="c", image="busybox")
+    c.resources.requests["cpu"].CopyFrom(meta_pb2.Quantity(value=cpu))
+    return p
+
+
+async def create_node(client: AsyncClient, node: node_pb2.Node) -> node_pb2.Node:
+    created = await client.create(node)
+    status = node_pb2.Node()
+    status.CopyFrom(created)
+    status.status.CopyFrom(node.status)
+    return await client.update_status(status)
+
+
+async def wait_for(cond: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        res = cond()
+        if inspect.isawaitable(res):
+            res = await res
+        if res:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.05)
+
+
+def mark_running(pod: pod_pb2.Pod, ip: str) -> None:
+    pod.status.phase = "Running"
+    pod.status.pod_ip = ip
+    pod.status.host_ip = "192.0.2.1"
+    del pod.status.conditions[:]
+    pod.status.conditions.add(type="PodScheduled", status="True")
+    pod.status.conditions.add(type="Ready", status="True")
+    pod.status.conditions.add(type="ContainersReady", status="True")
+    pod.status.start_time.GetCurrentTime()
+
+
+class FakeNodeAgent:
+    """Test scaffolding standing in for node agents: bound pods become Running+Ready (after `delay`);
+    terminating pods are removed at once (as an agent does after stopping containers)."""
+
+    def __init__(self, client: AsyncClient, delay: float = 0.0, ready: bool = True) -> None:
+        self.client = client
+        self.delay = delay
+        self.ready = ready
+        self.informer: Informer[pod_pb2.Pod] = Informer(client, pod_pb2.Pod, name="fake-agent")
+        self.informer.add_handler(on_add=self._seen, on_update=lambda _o, n: self._seen(n))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ip = 0
+        self.paused = False
+
+    def _seen(self, pod: pod_pb2.Pod) -> None:
+        if self.paused or not pod.spec.node_name:
+            return
+        if pod.metadata.HasField("deletion_timestamp") or pod.status.phase != "Running":
+            t = asyncio.create_task(self._handle(pod))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, pod: pod_pb2.Pod) -> None:
+        m = pod.metadata
+        try:
+            if m.HasField("deletion_timestamp"):
+                await self.client.delete(pod_pb2.Pod, m.name, m.namespace, grace_period_seconds=0)
+                return
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self._ip += 1
+            ip = f"10.244.{self._ip // 250}.{self._ip % 250 + 2}"
+
+            def fn(p: pod_pb2.Pod) -> None:
+                mark_running(p, ip)
+                if not self.ready:
+                    for c in p.status.conditions:
+                        if c.type == "Ready":
+                            c.status = "False"
+
+            await self.client.mutate_status(pod_pb2.Pod, m.name, m.namespace, fn)
+        except errors.PinnaceError:
+            pass
+
+    async def start(self) -> None:
+        await self.informer.start()
+        await self.informer.wait_synced()
+
+    async def stop(self) -> None:
+        await self.informer.stop()
+        for t in list(self._tasks):
+            t.cancel()
