@@ -1,0 +1,1 @@
+"""The SLA controller: ApiSla objects, latency observation from node probes, cost, and scaling decisions."""
