@@ -326,3 +326,18 @@ class SlaReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SlaReport: _TypeAlias = SlaReport  # noqa: Y015
+
+@_typing.final
+class ReportAck(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportAck: _TypeAlias = ReportAck  # noqa: Y015

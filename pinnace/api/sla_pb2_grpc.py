@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from pinnace.api import sla_pb2 as pinnace_dot_v1_dot_sla__pb2
 
 GRPC_GENERATED_VERSION = '1.81.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,81 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class SlaCollectorStub:
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Report = channel.unary_unary(
+                '/pinnace.v1.SlaCollector/Report',
+                request_serializer=pinnace_dot_v1_dot_sla__pb2.SlaReport.SerializeToString,
+                response_deserializer=pinnace_dot_v1_dot_sla__pb2.ReportAck.FromString,
+                _registered_method=True)
+
+
+class SlaCollectorServicer:
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    def Report(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SlaCollectorServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=pinnace_dot_v1_dot_sla__pb2.SlaReport.FromString,
+                    response_serializer=pinnace_dot_v1_dot_sla__pb2.ReportAck.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'pinnace.v1.SlaCollector', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('pinnace.v1.SlaCollector', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SlaCollector:
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pinnace.v1.SlaCollector/Report',
+            pinnace_dot_v1_dot_sla__pb2.SlaReport.SerializeToString,
+            pinnace_dot_v1_dot_sla__pb2.ReportAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -7,9 +7,16 @@ for the pods a selector picks; the SLA controller scales their workload to meet 
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from pinnace.v1 import sla_pb2 as _sla_pb2
 import abc as _abc_1
 import grpc as _grpc
+import sys
 import typing as _typing
+
+if sys.version_info >= (3, 11):
+    from typing import Self as _Self
+else:
+    from typing_extensions import Self as _Self
 
 _T = _typing.TypeVar("_T")
 
@@ -20,3 +27,37 @@ class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ig
 
 GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
+
+class SlaCollectorStub:
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> SlaCollectorAsyncStub: ...
+    Report: _grpc.UnaryUnaryMultiCallable[_sla_pb2.SlaReport, _sla_pb2.ReportAck]
+
+@_typing.type_check_only
+class SlaCollectorAsyncStub(SlaCollectorStub):
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Report: _aio.UnaryUnaryMultiCallable[_sla_pb2.SlaReport, _sla_pb2.ReportAck]  # type: ignore[assignment]
+
+class SlaCollectorServicer(metaclass=_abc_1.ABCMeta):
+    """Served by the active SLA controller; node probes push their histograms here. The address
+    is in the controller's Lease (pinnace-system/sla-controller) holderIdentity, "sla@host:port".
+    """
+
+    @_abc_1.abstractmethod
+    def Report(
+        self,
+        request: _sla_pb2.SlaReport,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sla_pb2.ReportAck, _abc.Awaitable[_sla_pb2.ReportAck]]: ...
+
+def add_SlaCollectorServicer_to_server(servicer: SlaCollectorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
