@@ -1,0 +1,283 @@
+"""The SLA controller: for each ApiSla, merge the probes' histograms into a sliding-window
+percentile, price the selected pods, decide a replica count (services.sla.decide) and scale the
+workload; record status, conditions and an Event per decision.
+
+Informer + work queue: handlers only enqueue SLA keys; the worker re-reads the cache. Each SLA
+is re-evaluated every `interval` seconds while it exists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pinnace.api import apps_pb2, cluster_pb2, meta_pb2, node_pb2, pod_pb2, sla_pb2
+from pinnace.client import AsyncClient, Informer, WorkQueue, errors, split_key
+from pinnace.common.logging import get_logger
+from pinnace.common.selectors import selector_from_map
+from pinnace.common.units import (
+    UnitError,
+    format_cost,
+    format_duration,
+    format_percent,
+    parse_cost_per_hour,
+    parse_duration,
+    parse_percent,
+)
+from services.sla.collector import Windows
+from services.sla.cost import Prices, node_prices, pod_cost
+from services.sla.decide import Decision, Observation, Settings, decide
+
+log = get_logger("sla")
+RECENT_DECISIONS = 10
+
+
+@dataclass
+class History:
+    last_up: float = 0.0
+    last_down: float = 0.0
+    last_change: float = 0.0
+
+
+def _now_ts() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+def _pod_ready(pod: pod_pb2.Pod) -> bool:
+    return pod.status.phase == "Running" and any(
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions
+    )
+
+
+class SlaController:
+    def __init__(
+        self,
+        client: AsyncClient,
+        identity: str,
+        prices: Prices = Prices(),
+        settings: Settings = Settings(),
+        interval: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.identity = identity
+        self.prices = prices
+        self.settings = settings
+        self.interval = interval
+        self.slas = Informer(client, sla_pb2.ApiSla)
+        self.deployments = Informer(client, apps_pb2.Deployment)
+        self.pods = Informer(client, pod_pb2.Pod)
+        self.nodes = Informer(client, node_pb2.Node)
+        self.queue: WorkQueue[str] = WorkQueue("sla")
+        self.windows = Windows(self._window_seconds)
+        self.history: dict[str, History] = {}
+        self.slas.add_handler(
+            on_add=lambda o: self.queue.add(_key(o)),
+            on_update=lambda _o, n: self.queue.add(_key(n)),
+            on_delete=lambda o: self._forget(_key(o)),
+        )
+
+    def _forget(self, key: str) -> None:
+        self.windows.drop(key)
+        self.history.pop(key, None)
+
+    def _window_seconds(self, key: str) -> float:
+        sla = self.slas.get(key)
+        if sla is not None and sla.spec.window:
+            try:
+                return parse_duration(sla.spec.window)
+            except UnitError:
+                pass
+        return 30.0
+
+    async def start(self) -> None:
+        for inf in (self.slas, self.deployments, self.pods, self.nodes):
+            await inf.start()
+        for inf in (self.slas, self.deployments, self.pods, self.nodes):
+            await inf.wait_synced()
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        for inf in (self.slas, self.deployments, self.pods, self.nodes):
+            await inf.stop()
+
+    # -- one evaluation ----------------------------------------------------------------------
+
+    def _selected_pods(self, sla: sla_pb2.ApiSla) -> list[pod_pb2.Pod]:
+        sel = selector_from_map(sla.spec.selector)
+        return [
+            p
+            for p in self.pods.list(namespace=sla.metadata.namespace)
+            if sel.matches(p.metadata.labels) and not p.metadata.HasField("deletion_timestamp")
+        ]
+
+    def _target(self, sla: sla_pb2.ApiSla) -> apps_pb2.Deployment | None:
+        ns = sla.metadata.namespace
+        if sla.spec.target.name:
+            return self.deployments.get_by_name(sla.spec.target.name, ns)
+        sel = selector_from_map(sla.spec.selector)
+        for d in self.deployments.list(namespace=ns):
+            if sel.matches(d.spec.template.metadata.labels):
+                return d
+        return None
+
+    def _cost(self, pods: list[pod_pb2.Pod], template: pod_pb2.PodSpec) -> tuple[float, float]:
+        """(current cost of the pods, cost of one more replica) in $/h."""
+        total = 0.0
+        for p in pods:
+            node = self.nodes.get_by_name(p.spec.node_name) if p.spec.node_name else None
+            total += pod_cost(p.spec, node_prices(node, self.prices))
+        one = total / len(pods) if pods else pod_cost(template, self.prices)
+        return total, one
+
+    async def reconcile(self, key: str) -> None:
+        sla = self.slas.get(key)
+        if sla is None:
+            return
+        try:
+            fraction = parse_percent(sla.spec.percent or "99%")
+            objective = parse_duration(sla.spec.latency)
+            budget = parse_cost_per_hour(sla.spec.cost) if sla.spec.cost else None
+        except UnitError as exc:
+            await self._set_status(sla, None, None, f"invalid spec: {exc}")
+            return
+        deploy = self._target(sla)
+        now = time.time()
+        window = self.windows.get(key)
+        p_ms = window.percentile_ms(fraction, now)
+        compliance = window.compliance(objective * 1000, now)
+        pods = self._selected_pods(sla)
+        if deploy is None:
+            await self._set_status(sla, p_ms, compliance, "no Deployment matches the selector")
+            self.queue.add_after(key, self.interval)
+            return
+        cost, per_replica = self._cost(pods, deploy.spec.template.spec)
+        hist = self.history.setdefault(key, History())
+        replicas = deploy.spec.replicas if deploy.spec.HasField("replicas") else 1
+        obs = Observation(
+            percentile_ms=p_ms,
+            objective_ms=objective * 1000,
+            samples=window.samples(now),
+            replicas=replicas,
+            ready_replicas=sum(1 for p in pods if _pod_ready(p)),
+            cost_per_replica=per_replica,
+            budget=budget,
+            min_replicas=sla.spec.min_replicas if sla.spec.HasField("min_replicas") else 1,
+            max_replicas=sla.spec.max_replicas if sla.spec.HasField("max_replicas") else 10,
+            since_last_up=now - hist.last_up,
+            since_last_down=now - hist.last_down,
+            since_last_change=now - hist.last_change,
+        )
+        d = decide(obs, self.settings)
+        if d.replicas != replicas:
+            await self._scale(deploy, d.replicas)
+            hist.last_change = now
+            if d.replicas > replicas:
+                hist.last_up = now
+            else:
+                hist.last_down = now
+        await self._record(sla, d, replicas, p_ms, compliance, cost, budget)
+        self.queue.add_after(key, self.interval)
+
+    async def _scale(self, deploy: apps_pb2.Deployment, replicas: int) -> None:
+        def set_replicas(d: apps_pb2.Deployment) -> None:
+            d.spec.replicas = replicas
+
+        await self.client.mutate(apps_pb2.Deployment, deploy.metadata.name, deploy.metadata.namespace, set_replicas)
+
+    async def _record(
+        self,
+        sla: sla_pb2.ApiSla,
+        d: Decision,
+        replicas: int,
+        p_ms: float | None,
+        compliance: float | None,
+        cost: float,
+        budget: float | None,
+    ) -> None:
+        decision = sla_pb2.SlaDecision(
+            time=_now_ts(), action=d.action, from_replicas=replicas, to_replicas=d.replicas, reason=d.reason
+        )
+        changed = d.action != "Hold"
+
+        def update(s: sla_pb2.ApiSla) -> None:
+            st = s.status
+            st.observed_latency = (
+                format_duration(p_ms / 1000)
+                if p_ms is not None and p_ms != float("inf")
+                else ("timeout" if p_ms == float("inf") else "")
+            )
+            st.compliance = format_percent(compliance) if compliance is not None else ""
+            st.current_cost = format_cost(cost)
+            st.current_replicas = replicas
+            st.desired_replicas = d.replicas
+            st.samples = self.windows.get(_key(s)).samples(time.time())
+            st.observed_generation = s.metadata.generation
+            conds = {"Met": d.state == "Met", "AtRisk": d.state == "AtRisk", "Violated": d.state == "Violated"}
+            conds["OverBudget"] = d.action == "OverBudget" or (budget is not None and cost > budget + 1e-9)
+            _set_conditions(st, conds, d.reason)
+            if changed or not st.HasField("last_decision"):
+                st.last_decision.CopyFrom(decision)
+            if changed:
+                st.recent_decisions.append(decision)
+                del st.recent_decisions[:-RECENT_DECISIONS]
+
+        try:
+            await self.client.mutate_status(sla_pb2.ApiSla, sla.metadata.name, sla.metadata.namespace, update)
+        except errors.NotFound:
+            return
+        if changed:
+            await self._event(sla, d, replicas)
+
+    async def _set_status(
+        self, sla: sla_pb2.ApiSla, p_ms: float | None, compliance: float | None, message: str
+    ) -> None:
+        def update(s: sla_pb2.ApiSla) -> None:
+            _set_conditions(s.status, {"Met": False}, message)
+
+        try:
+            await self.client.mutate_status(sla_pb2.ApiSla, sla.metadata.name, sla.metadata.namespace, update)
+        except errors.NotFound:
+            pass
+
+    async def _event(self, sla: sla_pb2.ApiSla, d: Decision, replicas: int) -> None:
+        ev = cluster_pb2.Event(
+            involved_object=meta_pb2.ObjectReference(
+                kind="ApiSla", namespace=sla.metadata.namespace, name=sla.metadata.name, uid=sla.metadata.uid
+            ),
+            reason=d.action,
+            message=f"{d.action} {replicas} -> {d.replicas}: {d.reason}",
+            type="Warning" if d.action == "OverBudget" else "Normal",
+            source=cluster_pb2.EventSource(component="sla-controller"),
+            first_timestamp=_now_ts(),
+            last_timestamp=_now_ts(),
+            count=1,
+        )
+        ev.metadata.generate_name = f"{sla.metadata.name}."
+        ev.metadata.namespace = sla.metadata.namespace
+        try:
+            await self.client.create(ev)
+        except errors.PinnaceError as exc:
+            log.warning("cannot record event", error=str(exc))
+
+
+def _set_conditions(status: sla_pb2.ApiSlaStatus, values: dict[str, bool], message: str) -> None:
+    for ctype, on in values.items():
+        want = "True" if on else "False"
+        cond = next((c for c in status.conditions if c.type == ctype), None)
+        if cond is None:
+            cond = status.conditions.add(type=ctype)
+        if cond.status != want:
+            cond.status = want
+            cond.last_transition_time.CopyFrom(_now_ts())
+        cond.message = message if on else ""
+
+
+def _key(obj: sla_pb2.ApiSla) -> str:
+    return f"{obj.metadata.namespace}/{obj.metadata.name}"
+
+
+__all__ = ["SlaController", "split_key"]
