@@ -16,6 +16,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 STORE_PORT = 7000
 PEER_PORT = 7100
 NODE_AGENT_PORT = 10250
+SLA_PORT = 7300
 
 
 def node_ip(index: int) -> str:

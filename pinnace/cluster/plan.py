@@ -12,6 +12,7 @@ from pinnace.cluster.layout import (
     NODE_AGENT_PORT,
     PEER_PORT,
     SERVICE_CIDR,
+    SLA_PORT,
     STORE_PORT,
     ClusterSpec,
     node_ip,
@@ -84,6 +85,22 @@ def components(spec: ClusterSpec) -> list[Component]:
             CONTROL_NS,
         )
     )
+    out.append(
+        Component(
+            "sla-controller",
+            [
+                py,
+                "-m",
+                "services.sla",
+                "--store",
+                store,
+                "--listen",
+                f"{CONTROL_PLANE_IP}:{SLA_PORT}",
+                *_common(spec, "controllers"),
+            ],
+            CONTROL_NS,
+        )
+    )
     for i, node in enumerate(spec.node_names):
         ns = node_ns(node)
         run_dir = f"{spec.run_dir}/{node}"
@@ -128,6 +145,13 @@ def components(spec: ClusterSpec) -> list[Component]:
                     str(NODE_AGENT_PORT),
                     *_common(spec, ident),
                 ],
+                ns,
+            )
+        )
+        out.append(
+            Component(
+                f"{node}/slaprobe",
+                [py, "-m", "services.sla.prober", "--node-name", node, "--store", store, *_common(spec, ident)],
                 ns,
             )
         )
