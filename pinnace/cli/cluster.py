@@ -39,6 +39,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         tls=not args.insecure,
         node_grace_period=args.node_grace_period,
         eviction_timeout=args.eviction_timeout,
+        prefix=args.prefix,
+        host_access=not args.no_host_access,
     )
     try:
         took = control.up(spec, _say, timeout=args.timeout)
@@ -116,6 +118,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--example", default="", help="apply this manifest directory once the cluster is up")
     up.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     up.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    up.add_argument("--prefix", default="pinnace", help="name prefix of the lab's network namespaces")
+    up.add_argument(
+        "--no-host-access",
+        action="store_true",
+        help="no veth or routes in the host namespace; use the CLI inside the <prefix>-cp namespace",
+    )
     up.set_defaults(func=cmd_up)
     down = subparsers.add_parser("down", help="stop the local cluster and remove everything it made")
     down.add_argument("--purge", action="store_true", help="also delete the data directory")

@@ -96,7 +96,7 @@ def up(spec: ClusterSpec, say: Say, timeout: float = 120.0) -> float:
         return 0.0
     spec.save()
     issue_pki(spec)
-    say(f"network lab: {len(spec.node_names)} node namespace(s), control plane in {lab.CONTROL_NS}")
+    say(f"network lab: {len(spec.node_names)} node namespace(s), control plane in {lab.control_ns(spec)}")
     lab.build(spec)
     spec.logs_dir.mkdir(parents=True, exist_ok=True)
     with open(spec.logs_dir / "supervisor.log", "ab") as logf:

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from pinnace.cluster.layout import CLUSTER_CIDR, CONTROL_PLANE_IP, HOST_IP, SERVICE_CIDR, ClusterSpec, node_ip
 
-UNDERLAY_NS = "pinnace-ul"
-CONTROL_NS = "pinnace-cp"
 HOST_LINK = "pinnace-host"
 BRIDGE = "pnbr0"
 NETNS_DIR = Path("/run/netns")
@@ -35,8 +33,16 @@ def sh(*argv: str, check: bool = True) -> str:
     return proc.stdout
 
 
-def node_ns(node: str) -> str:
-    return f"pinnace-{node}"
+def underlay_ns(spec: ClusterSpec) -> str:
+    return f"{spec.prefix}-ul"
+
+
+def control_ns(spec: ClusterSpec) -> str:
+    return f"{spec.prefix}-cp"
+
+
+def node_ns(spec: ClusterSpec, node: str) -> str:
+    return f"{spec.prefix}-{node}"
 
 
 def ns_exists(ns: str) -> bool:
@@ -49,38 +55,40 @@ def _add_ns(ns: str) -> None:
     sh("ip", "-n", ns, "link", "set", "lo", "up")
 
 
-def _attach(ns: str, port: str, address: str) -> None:
+def _attach(ul: str, ns: str, port: str, address: str) -> None:
     """A veth from the underlay bridge into ns, named eth0 there, with address/24."""
     if sh("ip", "-n", ns, "-o", "link", "show", "eth0", check=False):
         return
-    sh("ip", "-n", UNDERLAY_NS, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
-    sh("ip", "-n", UNDERLAY_NS, "link", "set", port, "master", BRIDGE, "up")
+    sh("ip", "-n", ul, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "-n", ul, "link", "set", port, "master", BRIDGE, "up")
     sh("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
     sh("ip", "-n", ns, "link", "set", "eth0", "up")
 
 
 def build(spec: ClusterSpec) -> None:
     """Create (idempotently) the namespaces, the bridge, the veths and the host routes."""
-    _add_ns(UNDERLAY_NS)
-    if not sh("ip", "-n", UNDERLAY_NS, "-o", "link", "show", BRIDGE, check=False):
-        sh("ip", "-n", UNDERLAY_NS, "link", "add", BRIDGE, "type", "bridge")
-    sh("ip", "-n", UNDERLAY_NS, "link", "set", BRIDGE, "up")
-    _add_ns(CONTROL_NS)
-    _attach(CONTROL_NS, "ulp-cp", CONTROL_PLANE_IP)
+    ul = underlay_ns(spec)
+    _add_ns(ul)
+    if not sh("ip", "-n", ul, "-o", "link", "show", BRIDGE, check=False):
+        sh("ip", "-n", ul, "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "-n", ul, "link", "set", BRIDGE, "up")
+    _add_ns(control_ns(spec))
+    _attach(ul, control_ns(spec), "ulp-cp", CONTROL_PLANE_IP)
     for i, node in enumerate(spec.node_names):
-        ns = node_ns(node)
+        ns = node_ns(spec, node)
         _add_ns(ns)
-        _attach(ns, f"ulp-{i}", node_ip(i))
+        _attach(ul, ns, f"ulp-{i}", node_ip(i))
         sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    if not spec.host_access:
+        return
     if not sh("ip", "-o", "link", "show", HOST_LINK, check=False):
-        sh("ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", "ulp-host", "netns", UNDERLAY_NS)
-        sh("ip", "-n", UNDERLAY_NS, "link", "set", "ulp-host", "master", BRIDGE, "up")
+        sh("ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", "ulp-host", "netns", ul)
+        sh("ip", "-n", ul, "link", "set", "ulp-host", "master", BRIDGE, "up")
         sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", HOST_LINK)
         sh("ip", "link", "set", HOST_LINK, "up")
     first = node_ip(0)
     for cidr in (CLUSTER_CIDR, SERVICE_CIDR):
         sh("ip", "route", "replace", cidr, "via", first, "dev", HOST_LINK)
-    # Nodes and the control plane reach the host side of the lab (for the CLI's replies) directly.
 
 
 def _kill_ns_processes(ns: str) -> None:
@@ -110,10 +118,11 @@ def delete_ns(ns: str) -> None:
 
 def teardown(spec: ClusterSpec) -> None:
     """Remove the host routes and link and every lab namespace (killing what still runs there)."""
-    for cidr in (CLUSTER_CIDR, SERVICE_CIDR):
-        sh("ip", "route", "del", cidr, "dev", HOST_LINK, check=False)
-    sh("ip", "link", "del", HOST_LINK, check=False)
+    if spec.host_access:
+        for cidr in (CLUSTER_CIDR, SERVICE_CIDR):
+            sh("ip", "route", "del", cidr, "dev", HOST_LINK, check=False)
+        sh("ip", "link", "del", HOST_LINK, check=False)
     for node in spec.node_names:
-        delete_ns(node_ns(node))
-    delete_ns(CONTROL_NS)
-    delete_ns(UNDERLAY_NS)
+        delete_ns(node_ns(spec, node))
+    delete_ns(control_ns(spec))
+    delete_ns(underlay_ns(spec))

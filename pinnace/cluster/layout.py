@@ -38,6 +38,11 @@ class ClusterSpec:
     node_grace_period: int = 40
     eviction_timeout: int = 300
     node_names: list[str] = field(default_factory=list)
+    # Namespace names start with this; tests use their own prefix so they never touch a user's cluster.
+    prefix: str = "pinnace"
+    # Give the host a veth into the lab and routes for the pod and service ranges (off in tests:
+    # tests never add host routes; they run the CLI inside the control-plane namespace instead).
+    host_access: bool = True
 
     def __post_init__(self) -> None:
         if not self.node_names:

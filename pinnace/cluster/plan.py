@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from pinnace.cluster.lab import CONTROL_NS, node_ns
+from pinnace.cluster.lab import control_ns, node_ns
 from pinnace.cluster.layout import (
     CLUSTER_CIDR,
     CONTROL_PLANE_IP,
@@ -47,6 +47,7 @@ def components(spec: ClusterSpec) -> list[Component]:
     py = sys.executable
     store = ",".join(spec.store_endpoints())
     out: list[Component] = []
+    cp = control_ns(spec)
     peers = ",".join(f"{i + 1}={CONTROL_PLANE_IP}:{PEER_PORT + i}" for i in range(spec.store_replicas))
     for i in range(spec.store_replicas):
         argv = [
@@ -57,12 +58,12 @@ def components(spec: ClusterSpec) -> list[Component]:
         ]  # fmt: skip
         if spec.store_replicas > 1:
             argv += ["--peers", peers, "--peer-listen", f"{CONTROL_PLANE_IP}:{PEER_PORT + i}"]
-        out.append(Component(f"store-{i + 1}", argv + _common(spec, "store"), CONTROL_NS))
+        out.append(Component(f"store-{i + 1}", argv + _common(spec, "store"), cp))
     out.append(
         Component(
             "scheduler",
             [py, "-m", "services.scheduler", "--store", store, *_common(spec, "scheduler")],
-            CONTROL_NS,
+            cp,
         )
     )
     out.append(
@@ -82,7 +83,7 @@ def components(spec: ClusterSpec) -> list[Component]:
                 str(spec.eviction_timeout),
                 *_common(spec, "controllers"),
             ],
-            CONTROL_NS,
+            cp,
         )
     )
     out.append(
@@ -98,11 +99,11 @@ def components(spec: ClusterSpec) -> list[Component]:
                 f"{CONTROL_PLANE_IP}:{SLA_PORT}",
                 *_common(spec, "controllers"),
             ],
-            CONTROL_NS,
+            cp,
         )
     )
     for i, node in enumerate(spec.node_names):
-        ns = node_ns(node)
+        ns = node_ns(spec, node)
         run_dir = f"{spec.run_dir}/{node}"
         data_dir = str(spec.root / "nodes" / node)
         ident = f"node-{node}"
