@@ -207,6 +207,12 @@ class Binder:
         for cached in self.pvs.by_index("claimRef", mt.claim_key(ns, name)):
             pv = self._pv(cached.metadata.name) or cached
             if mt.ref_matches(pv, claim) and not pv.metadata.HasField("deletion_timestamp"):
+                if not pv.spec.claim_ref.uid:  # pre-bound by a user: it must still fit
+                    why = mt.mismatch(claim, pv, mt.claim_class(claim, mt.default_class(self.classes.list())))
+                    if why:
+                        msg = f"volume {pv.metadata.name} is pre-bound to this claim but does not fit: {why}"
+                        await self._pending(claim, "VolumeMismatch", msg)
+                        return None
                 await self.bind(pv, claim)
                 return None
         cls = mt.claim_class(claim, mt.default_class(self.classes.list()))

@@ -307,3 +307,50 @@ async def case_many(store_endpoint: str, tmp_path: Path, n: int = 1000, budget: 
     assert (bound, pending) == (n, 0)
     await c.close()
     return took
+
+
+async def case_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> None:
+    from pinnace.cli.context import CLIError
+    from pinnace.cli.pv import rebind
+    from pinnace.client import Client
+
+    c = AsyncClient([store_endpoint])
+    await c.create(make_pv("keeper", "1Gi", str(tmp_path / "keeper")))
+    await c.create(make_pv("decoy", "1Gi", str(tmp_path / "decoy")))
+    await c.create(make_pvc("first", "1Gi"))
+    sync = Client([store_endpoint])
+    try:
+        async with running_binder(store_endpoint, tmp_path):
+            await wait_for(lambda: _is(c, "first", "Bound"), what="first bound")
+            vol = (await c.get(PVC, "first")).spec.volume_name
+            other = "decoy" if vol == "keeper" else "keeper"
+            data = Path((await c.get(PV, vol, None)).spec.host_path.path)
+            data.mkdir(exist_ok=True)
+            (data / "data.txt").write_text("precious")
+            try:
+                await asyncio.to_thread(rebind, sync, vol, "default", "second")
+                raise AssertionError("rebind of a Bound volume must fail")
+            except CLIError as exc:
+                assert "not Released" in exc.message
+            await c.delete(PVC, "first", "default")
+            await wait_for(lambda: _pv_is(c, vol, "Released"), what="released")
+            msg = await asyncio.to_thread(rebind, sync, vol, "apps", "second")
+            assert "data kept" in msg and "apps/second" in msg
+            await wait_for(lambda: _pv_is(c, vol, "Available"), what="available again")
+            # the pre-bound volume waits for exactly that claim: a third claim gets the other one
+            third = make_pvc("third", "1Gi")
+            await c.create(third)
+            await wait_for(lambda: _is(c, "third", "Bound"), what="third bound")
+            assert (await c.get(PVC, "third")).spec.volume_name == other
+            await c.create(make_pvc("second", "1Gi", ns="apps"))
+            await wait_for(lambda: _phase_ns(c, "second", "apps", "Bound"), what="second bound")
+            assert (await c.get(PVC, "second", "apps")).spec.volume_name == vol
+            assert (data / "data.txt").read_text() == "precious"
+            await check_consistent(c)
+    finally:
+        sync.close()
+        await c.close()
+
+
+async def _phase_ns(c: AsyncClient, name: str, ns: str, want: str) -> bool:
+    return await phase(c, PVC, name, ns) == want

@@ -45,3 +45,7 @@ async def test_dynamic_provisioning(store_endpoint: str, tmp_path: Path) -> None
 
 async def test_200_claims(store_endpoint: str, tmp_path: Path) -> None:
     await bc.case_many(store_endpoint, tmp_path, n=200)
+
+
+async def test_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> None:
+    await bc.case_rebind_released_retain(store_endpoint, tmp_path)
