@@ -150,7 +150,7 @@ class DNSServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _UDP(self.dns), local_addr=(self.host, self.port))
-        self._udp = cast(asyncio.DatagramTransport, transport)
+        self._udp = transport
         self._tcp = await asyncio.start_server(self._tcp_conn, self.host, self.port)
 
     async def _tcp_conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

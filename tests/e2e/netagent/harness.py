@@ -20,8 +20,16 @@ from typing import Any
 
 import grpc
 
-from pinnace.api import meta_pb2, netdiag_pb2, netdiag_pb2_grpc, node_pb2, nodelocal_pb2, nodelocal_pb2_grpc, pod_pb2
-from pinnace.api import service_pb2
+from pinnace.api import (
+    meta_pb2,
+    netdiag_pb2,
+    netdiag_pb2_grpc,
+    node_pb2,
+    nodelocal_pb2,
+    nodelocal_pb2_grpc,
+    pod_pb2,
+    service_pb2,
+)
 from pinnace.client import Client
 from tests.support.netlab import Lab
 
@@ -114,7 +122,7 @@ class NetCluster:
 
     def start_agent(self, node: str, *extra: str) -> None:
         n = self.lab.node(node)
-        logf = open(os.path.join(self.workdir, f"{node}-agent.log"), "ab")  # noqa: SIM115
+        logf = open(os.path.join(self.workdir, f"{node}-agent.log"), "ab")
         argv = [
             sys.executable,
             "-m",
