@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pinnace.api import meta_pb2, object_pb2
 from pinnace.common import kinds
 from pinnace.manifest import schema
+from pinnace.manifest.lookalikes import LOOKALIKES
 
 
 def _special(msg: Message) -> tuple[bool, Any]:
@@ -78,6 +79,8 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if any(ch in LOOKALIKES for ch in data):  # quoted, so loading it back does not flag them
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
