@@ -36,7 +36,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         store_replicas=args.store_replicas,
         runtime=args.runtime,
         backend=args.backend,
-        tls=not args.insecure,
+        tls=not args.no_tls,
         node_grace_period=args.node_grace_period,
         eviction_timeout=args.eviction_timeout,
         prefix=args.prefix,
@@ -111,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--store-replicas", type=int, default=1)
     up.add_argument("--runtime", choices=["host", "docker"], default="host")
     up.add_argument("--backend", choices=["vxlan", "host-gw"], default="vxlan")
-    up.add_argument("--insecure", action="store_true", help="no mutual TLS (not recommended)")
+    up.add_argument("--no-tls", action="store_true", help="no mutual TLS (not recommended)")
     up.add_argument("--node-grace-period", type=int, default=40)
     up.add_argument("--eviction-timeout", type=int, default=300)
     up.add_argument("--timeout", type=float, default=120.0)
