@@ -1,0 +1,1 @@
+"""Container runtimes behind one interface (base.Runtime): host processes and Docker."""
