@@ -1,0 +1,251 @@
+"""Compact binary encodings: replicated commands and their results, plus hand-built protobuf wire bytes.
+
+Commands are what the replicator orders; apply decodes them. A command is a small transaction
+(etcd's Txn without else-branch): compares on keys, then puts and deletes, all at one new revision.
+
+Stored object values already carry their resource_version: apply appends a tiny serialized
+`Object{<kind>{metadata{resource_version}}}` to the proposed bytes (protobuf merges concatenated
+messages, last scalar wins), so reads serve stored bytes without parsing or re-serializing.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+# ---- command kinds
+CMD_TXN = 0x54  # 'T'
+CMD_COMPACT = 0x43  # 'C'
+CMD_NOOP = 0x4E  # 'N'
+
+# ---- compare kinds
+CMP_NOT_EXISTS = 0x4E  # 'N': key must be absent
+CMP_EXISTS = 0x45  # 'E': key must exist
+CMP_MOD = 0x4D  # 'M': key's mod_revision must equal `revision` (0 = absent)
+
+# ---- op kinds
+OP_PUT = 0x50  # 'P'
+OP_DELETE = 0x44  # 'D'
+
+# ---- result kinds
+RES_OK = 0x53  # 'S' + revision
+RES_FAILED = 0x46  # 'F' + compare index + actual mod_revision
+RES_COMPACTED = 0x63  # 'c' + compact revision
+RES_ERROR = 0x45  # 'E' + utf-8 message
+
+_H = struct.Struct(">H")
+_I = struct.Struct(">I")
+_Q = struct.Struct(">q")
+_HQ = struct.Struct(">Hq")
+
+
+@dataclass(frozen=True)
+class Compare:
+    key: str
+    kind: int
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: int
+    key: str
+    value: bytes = b""
+
+
+@dataclass
+class Txn:
+    compares: list[Compare] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+
+
+def _s(text: str) -> bytes:
+    b = text.encode()
+    return _H.pack(len(b)) + b
+
+
+def encode_txn(txn: Txn) -> bytes:
+    parts = [bytes((CMD_TXN,)), _H.pack(len(txn.compares))]
+    for c in txn.compares:
+        parts += [bytes((c.kind,)), _s(c.key), _Q.pack(c.revision)]
+    parts.append(_H.pack(len(txn.ops)))
+    for o in txn.ops:
+        parts += [bytes((o.kind,)), _s(o.key)]
+        if o.kind == OP_PUT:
+            parts += [_I.pack(len(o.value)), o.value]
+    return b"".join(parts)
+
+
+def encode_compact(revision: int) -> bytes:
+    return bytes((CMD_COMPACT,)) + _Q.pack(revision)
+
+
+def encode_noop() -> bytes:
+    return bytes((CMD_NOOP,))
+
+
+class _Reader:
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def u8(self) -> int:
+        v = self.buf[self.pos]
+        self.pos += 1
+        return v
+
+    def u16(self) -> int:
+        (v,) = _H.unpack_from(self.buf, self.pos)
+        self.pos += 2
+        return int(v)
+
+    def i64(self) -> int:
+        (v,) = _Q.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return int(v)
+
+    def string(self) -> str:
+        n = self.u16()
+        s = self.buf[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def blob(self) -> bytes:
+        (n,) = _I.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        b = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return bytes(b)
+
+
+def decode_txn(data: bytes) -> Txn:
+    r = _Reader(data)
+    if r.u8() != CMD_TXN:
+        raise ValueError("not a txn command")
+    txn = Txn()
+    for _ in range(r.u16()):
+        kind = r.u8()
+        key = r.string()
+        txn.compares.append(Compare(key, kind, r.i64()))
+    for _ in range(r.u16()):
+        kind = r.u8()
+        key = r.string()
+        txn.ops.append(Op(kind, key, r.blob() if kind == OP_PUT else b""))
+    return txn
+
+
+def decode_compact(data: bytes) -> int:
+    (v,) = _Q.unpack_from(data, 1)
+    return int(v)
+
+
+# ---- results
+
+
+def result_ok(revision: int) -> bytes:
+    return bytes((RES_OK,)) + _Q.pack(revision)
+
+
+def result_failed(index: int, actual_mod_revision: int) -> bytes:
+    return bytes((RES_FAILED,)) + _HQ.pack(index, actual_mod_revision)
+
+
+def result_compacted(revision: int) -> bytes:
+    return bytes((RES_COMPACTED,)) + _Q.pack(revision)
+
+
+def result_error(message: str) -> bytes:
+    return bytes((RES_ERROR,)) + message.encode()
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    revision: int = 0  # new revision (ok) or compact revision
+    failed_index: int = -1
+    actual_mod_revision: int = 0
+    error: str = ""
+
+
+def decode_result(data: bytes) -> Result:
+    kind = data[0]
+    if kind in (RES_OK, RES_COMPACTED):
+        return Result(True, revision=_Q.unpack_from(data, 1)[0])
+    if kind == RES_FAILED:
+        idx, actual = _HQ.unpack_from(data, 1)
+        return Result(False, failed_index=idx, actual_mod_revision=actual)
+    return Result(False, error=data[1:].decode(errors="replace"))
+
+
+# ---- protobuf wire helpers
+
+
+def varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def ld(tag: int, payload: bytes) -> bytes:
+    """A length-delimited field (tag already shifted: field << 3 | 2)."""
+    return varint(tag) + varint(len(payload)) + payload
+
+
+def kind_field_number(value: bytes) -> int:
+    """The Object oneof field number of a serialized Object (its first tag)."""
+    if not value:
+        return 0
+    tag = value[0]
+    if tag & 0x80:  # two-byte tag; oneof numbers stay small, but be correct
+        tag = (tag & 0x7F) | (value[1] << 7)
+    return tag >> 3
+
+
+def rv_suffix(field_number: int, revision: int) -> bytes:
+    """Serialized Object{<kind>{metadata{resource_version: str(revision)}}} for appending."""
+    rv = str(revision).encode()
+    meta = ld((5 << 3) | 2, rv)
+    inner = ld((1 << 3) | 2, meta)
+    return ld((field_number << 3) | 2, inner)
+
+
+def with_rv(value: bytes, revision: int) -> bytes:
+    fn = kind_field_number(value)
+    return value + rv_suffix(fn, revision) if fn else value
+
+
+# WatchEvent types (proto enum values)
+ADDED = 1
+MODIFIED = 2
+DELETED = 3
+BOOKMARK = 4
+
+
+def watch_event_bytes(etype: int, revision: int, obj: bytes | None, prev: bytes | None) -> bytes:
+    parts = [b"\x08", varint(etype)]
+    if obj is not None:
+        parts.append(ld(0x12, obj))
+    parts += [b"\x18", varint(revision)]
+    if prev is not None:
+        parts.append(ld(0x22, prev))
+    return b"".join(parts)
+
+
+def list_response_bytes(items: list[bytes], revision: int, continue_token: str, remaining: int) -> bytes:
+    parts = [ld(0x0A, it) for it in items]
+    parts += [b"\x10", varint(revision)]
+    if continue_token:
+        parts.append(ld(0x1A, continue_token.encode()))
+    if remaining:
+        parts += [b"\x20", varint(remaining)]
+    return b"".join(parts)

@@ -1,0 +1,361 @@
+"""The state machine: a revisioned key-value store on SQLite with an event history for watches.
+
+One global revision; every key keeps create_revision, mod_revision and version. Each applied
+write appends events (revision, type, key, value, prev_value) to `history`, which is compacted
+by revision count (deterministically, inside apply) or by an explicit Compact command. The raft
+applied index is stored in the same transaction as the data, so a restart resumes exactly.
+
+Writes go through `apply_batch` (one SQLite transaction and one fsync per batch, on whatever
+thread the replicator applies on); reads use one read-only connection per thread (WAL lets them
+run alongside the writer).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import NamedTuple
+
+from services.store import encoding as enc
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL,
+  create_revision INTEGER NOT NULL,
+  mod_revision INTEGER NOT NULL,
+  version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+  revision INTEGER NOT NULL,
+  sub INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB,
+  prev_value BLOB,
+  PRIMARY KEY (revision, sub)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_key ON history (key, revision);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+REGISTRY_PREFIX = "/registry/"
+DEFAULT_HISTORY_WINDOW = 50_000
+
+
+class Event(NamedTuple):
+    """One change: ADDED/MODIFIED carry the new value, DELETED only prev (the last state)."""
+
+    revision: int
+    type: int
+    key: str
+    value: bytes | None
+    prev: bytes | None
+
+
+class KeyValue(NamedTuple):
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+class Compacted(Exception):
+    """The requested revision is older than the compaction point."""
+
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"revision has been compacted (oldest available: {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+class FutureRevision(Exception):
+    """The requested revision is newer than this replica's state."""
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with prefix (prefix ends in '/')."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class MVCCStore:
+    """The store's state machine (implements replication.StateMachine)."""
+
+    def __init__(self, data_dir: str, history_window: int = DEFAULT_HISTORY_WINDOW) -> None:
+        os.makedirs(data_dir, exist_ok=True)
+        self.path = os.path.join(data_dir, "state.db")
+        self.history_window = history_window
+        self._w = _connect(self.path)
+        self._w.executescript(SCHEMA)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._generation = 0
+        self.listeners: list[Callable[[list[Event]], None]] = []
+        self.reset_listeners: list[Callable[[], None]] = []
+        self._load_meta()
+
+    # ------------------------------------------------------------------ meta
+
+    def _load_meta(self) -> None:
+        rows = dict(self._w.execute("SELECT name, value FROM meta").fetchall())
+        self._rev: int = int(rows.get("revision", 0))
+        self._compact: int = int(rows.get("compact", 0))
+        self._applied: int = int(rows.get("applied", 0))
+
+    def revision(self) -> int:
+        return self._rev
+
+    def compact_revision(self) -> int:
+        return self._compact
+
+    def applied_index(self) -> int:
+        return self._applied
+
+    def db_size(self) -> int:
+        try:
+            return sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._w.close()
+            self._generation += 1
+
+    # ------------------------------------------------------------------ apply
+
+    def apply_batch(self, entries: list[tuple[int, bytes]]) -> list[bytes]:
+        """Apply committed entries in index order: one transaction, one fsync."""
+        results: list[bytes] = []
+        events: list[Event] = []
+        with self._lock:
+            c = self._w
+            rev = self._rev
+            compact = self._compact
+            applied = self._applied
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for index, data in entries:
+                    if index <= applied:
+                        results.append(enc.result_error("already applied"))
+                        continue
+                    applied = index
+                    if not data:
+                        results.append(enc.result_ok(rev))
+                        continue
+                    cmd = data[0]
+                    if cmd == enc.CMD_TXN:
+                        res, rev = self._apply_txn(c, data, rev, events)
+                        results.append(res)
+                    elif cmd == enc.CMD_COMPACT:
+                        target = min(enc.decode_compact(data), rev)
+                        if target > compact:
+                            c.execute("DELETE FROM history WHERE revision <= ?", (target,))
+                            compact = target
+                        results.append(enc.result_compacted(compact))
+                    elif cmd == enc.CMD_NOOP:
+                        results.append(enc.result_ok(rev))
+                    else:
+                        results.append(enc.result_error(f"unknown command {cmd}"))
+                window = self.history_window
+                if window > 0 and rev - compact > window + max(1, window // 10):
+                    compact = rev - window
+                    c.execute("DELETE FROM history WHERE revision <= ?", (compact,))
+                c.executemany(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                    (("revision", rev), ("compact", compact), ("applied", applied)),
+                )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            self._rev, self._compact, self._applied = rev, compact, applied
+            if events:
+                for listener in self.listeners:
+                    listener(events)
+        return results
+
+    def _apply_txn(self, c: sqlite3.Connection, data: bytes, rev: int, events: list[Event]) -> tuple[bytes, int]:
+        try:
+            txn = enc.decode_txn(data)
+        except Exception as e:  # a malformed command must not wedge the replica
+            return enc.result_error(f"malformed txn: {e}"), rev
+        for i, cmp in enumerate(txn.compares):
+            row = c.execute("SELECT mod_revision FROM kv WHERE key = ?", (cmp.key,)).fetchone()
+            actual = int(row[0]) if row else 0
+            if cmp.kind == enc.CMP_NOT_EXISTS:
+                ok = actual == 0
+            elif cmp.kind == enc.CMP_EXISTS:
+                ok = actual != 0
+            else:
+                ok = actual == cmp.revision
+            if not ok:
+                return enc.result_failed(i, actual), rev
+        rev += 1
+        for sub, op in enumerate(txn.ops):
+            row = c.execute("SELECT value FROM kv WHERE key = ?", (op.key,)).fetchone()
+            prev: bytes | None = row[0] if row else None
+            if op.kind == enc.OP_PUT:
+                value = enc.with_rv(op.value, rev) if op.key.startswith(REGISTRY_PREFIX) else op.value
+                if prev is None:
+                    c.execute("INSERT INTO kv VALUES (?, ?, ?, ?, 1)", (op.key, value, rev, rev))
+                    etype = enc.ADDED
+                else:
+                    c.execute(
+                        "UPDATE kv SET value = ?, mod_revision = ?, version = version + 1 WHERE key = ?",
+                        (value, rev, op.key),
+                    )
+                    etype = enc.MODIFIED
+                c.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", (rev, sub, etype, op.key, value, prev))
+                events.append(Event(rev, etype, op.key, value, prev))
+            elif op.kind == enc.OP_DELETE and prev is not None:
+                c.execute("DELETE FROM kv WHERE key = ?", (op.key,))
+                c.execute("INSERT INTO history VALUES (?, ?, ?, ?, NULL, ?)", (rev, sub, enc.DELETED, op.key, prev))
+                events.append(Event(rev, enc.DELETED, op.key, None, prev))
+        return enc.result_ok(rev), rev
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, path: str) -> None:
+        """A consistent copy of the whole state (data, history, applied index) into a file."""
+        with self._lock:
+            dest = sqlite3.connect(path)
+            try:
+                self._w.backup(dest)
+            finally:
+                dest.close()
+
+    def restore(self, path: str) -> None:
+        """Replace the whole state with a snapshot file; watchers are reset (they resume or relist)."""
+        src = sqlite3.connect(path)
+        try:
+            with self._lock:
+                src.backup(self._w)
+                self._w.executescript(SCHEMA)
+                self._load_meta()
+                self._generation += 1
+                for listener in self.reset_listeners:
+                    listener()
+        finally:
+            src.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "gen", -1) != self._generation:
+            if conn is not None:
+                conn.close()
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA cache_size=-32768")
+            self._local.conn = conn
+            self._local.gen = self._generation
+        return conn
+
+    def get(self, key: str) -> KeyValue | None:
+        row = (
+            self._reader()
+            .execute("SELECT key, value, create_revision, mod_revision, version FROM kv WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return KeyValue(*row) if row else None
+
+    def get_value(self, key: str) -> bytes | None:
+        row = self._reader().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def keys_with_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        rows = (
+            self._reader()
+            .execute("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix_end(prefix)))
+            .fetchall()
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def range(
+        self, start: str, end: str, limit: int = 0, revision: int = 0
+    ) -> tuple[list[tuple[str, bytes]], int, bool]:
+        """Keys in [start, end) at `revision` (0 = latest), up to limit (0 = all).
+
+        Returns (rows, revision served, more). Raises Compacted / FutureRevision.
+        """
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()
+            current = int(row[0]) if row else 0
+            crow = conn.execute("SELECT value FROM meta WHERE name = 'compact'").fetchone()
+            compact = int(crow[0]) if crow else 0
+            if revision <= 0 or revision == current:
+                revision = current
+                sql = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key"
+                args: tuple[object, ...] = (start, end)
+                if limit > 0:
+                    sql += " LIMIT ?"
+                    args += (limit + 1,)
+                rows = [(r[0], r[1]) for r in conn.execute(sql, args)]
+            else:
+                if revision > current:
+                    raise FutureRevision(f"revision {revision} is in the future (current {current})")
+                if revision < compact:
+                    raise Compacted(compact)
+                rows = self._range_at(conn, start, end, limit, revision)
+        finally:
+            conn.execute("COMMIT")
+        more = limit > 0 and len(rows) > limit
+        if more:
+            rows = rows[:limit]
+        return rows, revision, more
+
+    @staticmethod
+    def _range_at(conn: sqlite3.Connection, start: str, end: str, limit: int, revision: int) -> list[tuple[str, bytes]]:
+        lim = f" LIMIT {int(limit) + 1}" if limit > 0 else ""
+        cur = conn.execute(
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? AND mod_revision <= ? ORDER BY key" + lim,
+            (start, end, revision),
+        ).fetchall()
+        old = conn.execute(
+            "SELECT key, prev_value FROM (SELECT key, prev_value, ROW_NUMBER() OVER "
+            "(PARTITION BY key ORDER BY revision, sub) AS rn FROM history "
+            "WHERE revision > ? AND key >= ? AND key < ?) WHERE rn = 1 AND prev_value IS NOT NULL ORDER BY key" + lim,
+            (revision, start, end),
+        ).fetchall()
+        rows = sorted([(r[0], r[1]) for r in cur] + [(r[0], r[1]) for r in old])
+        return rows[: limit + 1] if limit > 0 else rows
+
+    def count(self, start: str, end: str) -> int:
+        row = self._reader().execute("SELECT count(*) FROM kv WHERE key >= ? AND key < ?", (start, end)).fetchone()
+        return int(row[0])
+
+    def history(self, after: int, start: str, end: str, limit: int = 1000) -> list[Event]:
+        """Events with revision > after for keys in [start, end), oldest first; raises Compacted."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            crow = conn.execute("SELECT value FROM meta WHERE name = 'compact'").fetchone()
+            compact = int(crow[0]) if crow else 0
+            if after < compact:
+                raise Compacted(compact)
+            rows = conn.execute(
+                "SELECT revision, type, key, value, prev_value FROM history "
+                "WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision, sub LIMIT ?",
+                (after, start, end, limit),
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        events = [Event(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+        if len(events) == limit and events[0].revision != events[-1].revision:
+            last = events[-1].revision  # never split one revision's events across pages
+            while events[-1].revision == last:
+                events.pop()
+        return events

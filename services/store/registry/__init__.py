@@ -1,0 +1,1 @@
+"""The registry: per-kind defaulting, validation, immutability rules and address allocation."""
