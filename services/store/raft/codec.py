@@ -1,0 +1,59 @@
+"""Conversion between the core's dataclasses and the wire messages of proto/pinnace/v1/raft.proto."""
+
+from __future__ import annotations
+
+from pinnace.api import raft_pb2
+from services.store.raft.types import Entry, EntryType, Message, MsgType, SnapshotMeta
+
+
+def entry_to_pb(e: Entry) -> raft_pb2.RaftEntry:
+    return raft_pb2.RaftEntry(term=e.term, index=e.index, type=int(e.type), data=e.data)
+
+
+def entry_from_pb(p: raft_pb2.RaftEntry) -> Entry:
+    return Entry(p.term, p.index, p.data, EntryType(p.type))
+
+
+def snap_to_pb(s: SnapshotMeta) -> raft_pb2.RaftSnapshotMeta:
+    return raft_pb2.RaftSnapshotMeta(index=s.index, term=s.term, voters=list(s.voters))
+
+
+def snap_from_pb(p: raft_pb2.RaftSnapshotMeta) -> SnapshotMeta:
+    return SnapshotMeta(p.index, p.term, tuple(p.voters))
+
+
+def message_to_pb(m: Message) -> raft_pb2.RaftMessage:
+    pb = raft_pb2.RaftMessage(
+        type=int(m.type),
+        to=m.to,
+        sender=m.frm,
+        term=m.term,
+        log_term=m.log_term,
+        index=m.index,
+        commit=m.commit,
+        reject=m.reject,
+        reject_hint=m.reject_hint,
+        context=m.context,
+    )
+    if m.entries:
+        pb.entries.extend([entry_to_pb(e) for e in m.entries])
+    if m.snapshot is not None:
+        pb.snapshot.CopyFrom(snap_to_pb(m.snapshot))
+    return pb
+
+
+def message_from_pb(pb: raft_pb2.RaftMessage) -> Message:
+    return Message(
+        type=MsgType(pb.type),
+        to=pb.to,
+        frm=pb.sender,
+        term=pb.term,
+        log_term=pb.log_term,
+        index=pb.index,
+        entries=[Entry(e.term, e.index, e.data, EntryType(e.type)) for e in pb.entries],
+        commit=pb.commit,
+        reject=pb.reject,
+        reject_hint=pb.reject_hint,
+        context=pb.context,
+        snapshot=snap_from_pb(pb.snapshot) if pb.HasField("snapshot") else None,
+    )

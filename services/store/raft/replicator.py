@@ -1,0 +1,183 @@
+"""RaftReplicator: the store's Replicator (docs/CONTRACTS.md "Store internals") on our raft.
+
+`propose` on the leader goes straight into the raft loop; on a follower it is forwarded to
+the leader with the Forward RPC and returns once this replica has applied that index too (so
+a client reading its own write from the same replica sees it). `read_barrier` is a ReadIndex
+round (batched). Without a leader for `leader_timeout` seconds both raise Unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import structlog
+
+from pinnace.api import raft_pb2, raft_pb2_grpc
+from services.store.raft.node import NodeOptions, ProposalLost, RaftNode
+from services.store.raft.transport import GRPC_OPTIONS, ForwardRejected, RaftPeerServicer
+from services.store.raft.types import NotLeader
+from services.store.replication import MemberStatus, ReplicaStatus, StateMachine, Unavailable
+
+log = structlog.get_logger("raft.replicator")
+
+
+def parse_peers(spec: str) -> dict[int, str]:
+    """ "1=host:port,2=host:port" -> {1: "host:port", 2: ...}."""
+    out: dict[int, str] = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        nid, _, addr = part.partition("=")
+        if not addr:
+            raise ValueError(f"bad peer {part!r}: want id=host:port")
+        out[int(nid)] = addr.strip()
+    return out
+
+
+class RaftReplicator:
+    """Replicates a StateMachine over raft among `peers` (empty: a single replica)."""
+
+    def __init__(
+        self,
+        state_machine: StateMachine,
+        node_id: int,
+        data_dir: str,
+        peers: dict[int, str] | None = None,
+        peer_listen: str = "",
+        opts: NodeOptions | None = None,
+        leader_timeout: float = 3.0,
+        propose_timeout: float = 10.0,
+    ) -> None:
+        self.id = node_id
+        self.peers = dict(peers or {})
+        if self.peers and node_id not in self.peers:
+            raise ValueError(f"--id {node_id} is not in --peers {sorted(self.peers)}")
+        self.peer_listen = peer_listen or self.peers.get(node_id, "")
+        self.node = RaftNode(node_id, self.peers, data_dir, state_machine, opts)
+        self.leader_timeout = leader_timeout
+        self.propose_timeout = propose_timeout
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        await self.node.start()
+        if self.node.transport is not None:
+            self._server = grpc.aio.server(options=GRPC_OPTIONS)
+            servicer = RaftPeerServicer(self.node.snap_dir, self.node.deliver, self._forwarded)
+            raft_pb2_grpc.add_RaftPeerServicer_to_server(servicer, self._server)
+            self._server.add_insecure_port(self.peer_listen)
+            await self._server.start()
+            log.info("raft peer server listening", address=self.peer_listen)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=0.5)
+        await self.node.stop()
+
+    async def _forwarded(self, data: bytes) -> tuple[int, bytes]:
+        if not self.node.is_leader:
+            raise ForwardRejected(f"replica {self.id} is not the leader (leader={self.node.leader})")
+        try:
+            return await self.node.propose(data)
+        except NotLeader as e:
+            raise ForwardRejected(str(e)) from e
+
+    async def propose(self, data: bytes) -> bytes:
+        node = self.node
+        deadline = time.monotonic() + self.propose_timeout
+        no_leader_since: float | None = None
+        while True:
+            if node.stopped:
+                raise Unavailable("store replica is stopping")
+            lead = node.leader
+            now = time.monotonic()
+            if not lead:
+                no_leader_since = no_leader_since or now
+                if now - no_leader_since >= self.leader_timeout or now >= deadline:
+                    raise Unavailable("no raft leader; retry")
+                await node.wait_leader(min(self.leader_timeout, deadline - now))
+                continue
+            no_leader_since = None
+            if lead == self.id:
+                try:
+                    return (await node.propose(data))[1]
+                except NotLeader:
+                    await asyncio.sleep(0.01)
+                    continue
+            try:
+                resp = await self._forward(lead, data, max(0.1, deadline - now))
+            except ForwardRejected:
+                if time.monotonic() >= deadline:
+                    raise Unavailable("no raft leader accepted the proposal; retry") from None
+                await asyncio.sleep(0.02)
+                continue
+            try:
+                await asyncio.wait_for(node.wait_applied(resp.index), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                raise Unavailable(f"write committed at {resp.index} but not applied here yet") from None
+            return resp.result
+
+    async def _forward(self, lead: int, data: bytes, timeout: float) -> raft_pb2.ForwardResponse:
+        transport = self.node.transport
+        assert transport is not None
+        try:
+            return await transport.stub(lead).Forward(raft_pb2.ForwardRequest(data=data), timeout=timeout)
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                raise ForwardRejected(e.details() or "") from e
+            if e.code() == grpc.StatusCode.UNAVAILABLE and "outcome unknown" not in (e.details() or ""):
+                # could not reach the leader at all: the proposal was never made
+                raise ForwardRejected(e.details() or "") from e
+            raise Unavailable(f"forwarding to leader {lead} failed: {e.code().name}: {e.details()}") from e
+
+    async def read_barrier(self) -> None:
+        node = self.node
+        deadline = time.monotonic() + self.leader_timeout
+        while True:
+            if not node.leader:
+                if not await node.wait_leader(max(0.0, deadline - time.monotonic())):
+                    raise Unavailable("no raft leader; retry")
+            try:
+                index = await asyncio.wait_for(node.read_index(), max(0.05, deadline - time.monotonic()))
+                break
+            except TimeoutError:
+                raise Unavailable("read index timed out; retry") from None
+            except Unavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(node.wait_applied(index), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            raise Unavailable("replica is catching up; retry") from None
+
+    def status(self) -> ReplicaStatus:
+        st = self.node.status()
+        c = self.node.core
+        members: list[MemberStatus] = []
+        match = st.get("match") or {}
+        assert isinstance(match, dict)
+        reach = self.node.transport.reachable if self.node.transport is not None else {}
+        for p in self.node.voters:
+            members.append(
+                MemberStatus(
+                    id=p,
+                    address=self.peers.get(p, ""),
+                    match_index=int(match.get(p, 0)),
+                    reachable=p == self.id or bool(reach.get(p, False)),
+                )
+            )
+        return ReplicaStatus(
+            id=self.id,
+            leader_id=c.lead if c else 0,
+            term=c.term if c else 0,
+            commit_index=c.log.committed if c else 0,
+            applied_index=self.node.applied,
+            role=c.role.value if c else "stopped",
+            members=members,
+        )
+
+
+__all__ = ["ProposalLost", "RaftReplicator", "Unavailable", "parse_peers"]
