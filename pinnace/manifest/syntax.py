@@ -96,6 +96,10 @@ def explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem
             f"{unit} at column {cm.column + 1}; {unit} of one {what} must line up (indent this line to column "
             f"{cm.column + 1}, or further only if it belongs to the value above)"
         )
+        lines = _lines(text)
+        prev = _prev_content_line(lines, pm.line)
+        if prev is not None and _indent(lines[prev]) not in (pm.column, cm.column):
+            msg += f"; line {prev + 1} above starts at column {_indent(lines[prev]) + 1}"
     elif "could not find expected ':'" in problem and cm is not None:
         line, col = cm.line + 1, cm.column + 1
         msg = (
