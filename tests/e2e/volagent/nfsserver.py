@@ -65,9 +65,20 @@ class NFSLab:
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
             sh("ip", "-n", ns, "link", "set", dev, "up")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.srv, "unshare", "-m", "--propagation", "private", "sh", str(self.root / "start.sh")],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.srv,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                str(self.root / "start.sh"),
+            ],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "start.err", "wb"),  # noqa: SIM115
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -151,3 +162,24 @@ def mount_v3(host: str, path: str, port: int = 20048) -> tuple[int, bytes]:
         return status, b""
     (fhlen,) = struct.unpack(">I", res[4:8])
     return 0, res[8 : 8 + fhlen]
+
+
+def probe(host: str, path: str) -> dict[str, object]:
+    """NULL on NFS v3/v4 and MOUNT, MNT of path and of a path that is not exported."""
+    out: dict[str, object] = {}
+    for vers in (3, 4):
+        rpc_call(host, 2049, 100003, vers, 0)
+        out[f"nfs_v{vers}_null"] = "ok"
+    rpc_call(host, 20048, 100005, 3, 0)
+    out["mount_null"] = "ok"
+    status, fh = mount_v3(host, path)
+    out["mnt_status"], out["fh_len"] = status, len(fh)
+    out["mnt_missing_status"] = mount_v3(host, "/not/exported")[0]
+    return out
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(probe(sys.argv[1], sys.argv[2])))
