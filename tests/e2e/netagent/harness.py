@@ -40,8 +40,9 @@ import http.server, sys
 body = sys.argv[1].encode()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
+        out = body + b" " + self.client_address[0].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(out))); self.end_headers()
+        self.wfile.write(out)
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer.allow_reuse_address = True
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), H).serve_forever()
@@ -210,6 +211,13 @@ class NetCluster:
         self.lab.spawn(pod.netns, [sys.executable, "-c", HTTP_SERVER, body, str(port)])
         wait_tcp(self, pod, pod.ip, port)
 
+    def node_probe(self, node: str, kind: str, target: str, timeout: float = 2.0) -> Any:
+        """A probe from the node's own namespace."""
+        with self.channel(node) as ch:
+            return netdiag_pb2_grpc.NetDiagStub(ch).Probe(
+                netdiag_pb2.ProbeRequest(kind=kind, target=target, timeout_seconds=timeout), timeout=timeout + 10
+            )
+
     def probe(self, pod: Pod, kind: str, target: str, timeout: float = 2.0, dns_server: str = "") -> Any:
         with self.channel(pod.node) as ch:
             return netdiag_pb2_grpc.NetDiagStub(ch).Probe(
@@ -277,3 +285,13 @@ def wait_until(fn: Any, timeout: float = 10, interval: float = 0.1) -> Any:
             return last
         time.sleep(interval)
     raise TimeoutError(f"condition not met: {last!r}")
+
+
+def outside_get(lab: Lab, url: str, timeout: float = 3.0) -> str:
+    """GET url from the lab's outside host; the body, or '' on failure."""
+    code = (
+        "import sys,urllib.request\n"
+        "try: print(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read().decode())\n"
+        "except Exception as e: print('')\n"
+    )
+    return lab.exec(lab.outside, sys.executable, "-c", code, url, str(timeout), timeout=timeout + 10).strip()
