@@ -49,6 +49,7 @@ async def run(args: argparse.Namespace) -> None:
         "store", args.listen, tls_cfg, args.metrics_port, service_names=[SERVICE_NAME], count_calls=False
     )
     add_to_server(service, srv)
+    await server.health_serving(srv, False)  # SERVING only once bootstrapped
     await replicator.start()
     await srv.start()
     await service.bootstrap()

@@ -1,13 +1,28 @@
-"""The one place that picks the replication implementation for a store replica."""
+"""The one place that picks the replication implementation for a store replica.
+
+Every configuration runs raft (RaftReplicator), including a single replica with no peers
+(a one-voter group that elects itself at start), so the data dir layout and the write path
+are the same everywhere. LocalReplicator remains for tests that want no raft at all.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from services.store.local_replicator import LocalReplicator
+from services.store.raft.replicator import RaftReplicator, parse_peers
 from services.store.replication import Replicator, StateMachine
 
 
 def make_replicator(args: argparse.Namespace, state_machine: StateMachine) -> Replicator:
-    """LocalReplicator for now (single replica); raft (RaftReplicator) when --peers is given."""
-    return LocalReplicator(state_machine, node_id=int(getattr(args, "id", 1) or 1))
+    """RaftReplicator from --id, --peers "1=host:port,...", --peer-listen and --data-dir."""
+    node_id = int(getattr(args, "id", 1) or 1)
+    peers = parse_peers(getattr(args, "peers", "") or "")
+    if len(peers) <= 1:
+        peers = {}
+    return RaftReplicator(
+        state_machine,
+        node_id=node_id,
+        data_dir=args.data_dir,
+        peers=peers,
+        peer_listen=getattr(args, "peer_listen", "") or "",
+    )
