@@ -63,7 +63,9 @@ def test_configmap_volume_is_not_supported_yet() -> None:
 
 def test_all_problems_reported_not_just_first() -> None:
     text = problems(
-        POD.replace("  name: p", "  name: p\n  lables: {a: b}").replace("    image: nginx", "    image: 5\n    portz: []")
+        POD.replace("  name: p", "  name: p\n  lables: {a: b}").replace(
+            "    image: nginx", "    image: 5\n    portz: []"
+        )
     )
     assert len(text.splitlines()) == 3
     assert "metadata.lables" in text and "did you mean 'labels'" in text
@@ -80,7 +82,7 @@ def test_all_problems_reported_not_just_first() -> None:
         ("    ports:\n    - containerPort: 99999999999", "out of range"),
         ("    stdin: yes please", "expected true or false"),
         ("    stdin: 'true'", "remove the quotes"),
-        ("    command: sleep 10", "expected a list, got the text \"sleep 10\""),
+        ("    command: sleep 10", 'expected a list, got the text "sleep 10"'),
         ("    env: {A: b}", "expected a list, got a mapping; start each item with '- '"),
         ("    resources: {limits: {cpu: lots}}", "'lots' is not a quantity"),
         ("    resources: {limits: {cpu: [1]}}", "expected a quantity"),
@@ -136,7 +138,9 @@ def test_other_lookalikes(old: str, new: str, where: str, name: str) -> None:
 
 
 def test_lookalikes_in_comments_and_quoted_text_are_fine() -> None:
-    objs = load_text(POD.replace("  name: p", "  name: p  # the pod \u2013 \u201cp\u201d\n  annotations: {a: 'x\u2013y'}"))
+    objs = load_text(
+        POD.replace("  name: p", "  name: p  # the pod \u2013 \u201cp\u201d\n  annotations: {a: 'x\u2013y'}")
+    )
     assert len(objs) == 1
 
 
@@ -256,7 +260,9 @@ def test_from_dict() -> None:
 
 
 def test_validation_problems_are_located() -> None:
-    text = problems(POD.replace("    image: nginx", "    image: nginx\n    volumeMounts:\n    - {name: nope, mountPath: /x}"))
+    text = problems(
+        POD.replace("    image: nginx", "    image: nginx\n    volumeMounts:\n    - {name: nope, mountPath: /x}")
+    )
     assert "m.yaml:10:8: spec.containers[0].volumeMounts[0].name: volume 'nope' is not declared" in text
 
 

@@ -112,7 +112,10 @@ def test_fixtures_cover_every_field() -> None:
 def test_int_and_percent_kept_as_written() -> None:
     by_name = {f"{d['kind']}/{d['metadata']['name']}": d for d in map(to_dict, load_path(OWN))}
     assert by_name["Deployment/api"]["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
-    assert by_name["Deployment/frontend"]["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": "50%", "maxSurge": "25%"}
+    assert by_name["Deployment/frontend"]["spec"]["strategy"]["rollingUpdate"] == {
+        "maxUnavailable": "50%",
+        "maxSurge": "25%",
+    }
     assert by_name["Deployment/frontend"]["spec"]["replicas"] == 0  # optional: presence kept
     node = by_name["Node/node-1"]["status"]
     assert node["capacity"] == {"cpu": 4, "memory": "8Gi", "pods": 110}
