@@ -64,7 +64,7 @@ def test_accepts_bare_kind_messages() -> None:
         (
             {"containers": [_c()], "volumes": [{"name": "v", "emptyDir": {}, "hostPath": {"path": "/x"}}]},
             "spec.volumes[0]",
-            "emptyDir and hostPath",
+            "hostPath and emptyDir",
         ),
         (
             {"containers": [_c()], "volumes": [{"name": "v", "hostPath": {"path": "/x", "type": "Dir"}}]},
