@@ -107,10 +107,12 @@ class AsyncClient:
         if stub is None:
             target = self.endpoints[index]
             if self.tls is not None:
-                from pinnace.common import tls as tls_mod  # the lead's module; only needed with TLS
+                from pinnace.common import tls as tls_mod
 
                 creds = tls_mod.channel_credentials(self.tls)
-                channel = grpc.aio.secure_channel(target, creds, options=self._options)
+                # Servers' certificates carry the name "pinnace" (tls.SERVER_NAME), whatever the address.
+                opts = [*self._options, ("grpc.ssl_target_name_override", tls_mod.SERVER_NAME)]
+                channel = grpc.aio.secure_channel(target, creds, options=opts)
             else:
                 channel = grpc.aio.insecure_channel(target, options=self._options)
             self._channels[index] = channel
