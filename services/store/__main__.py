@@ -51,6 +51,7 @@ async def run(args: argparse.Namespace) -> None:
     add_to_server(service, srv)
     await server.health_serving(srv, False)  # SERVING only once bootstrapped
     await replicator.start()
+    await server.health_serving(srv, False)  # grpc's health servicer starts SERVING; not before bootstrap
     await srv.start()
     await service.bootstrap()
     await server.health_serving(srv)

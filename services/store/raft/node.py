@@ -106,6 +106,12 @@ class RaftNode:
         loop = asyncio.get_running_loop()
         st = await loop.run_in_executor(self._io, self.storage.load, self.voters)
         applied = self.sm.applied_index()
+        if applied > st.offset.index and not st.entries and st.hard_state.commit == 0:
+            # a state machine that predates this raft log (for example one written without raft)
+            log.info("starting raft log after the existing state", applied=applied)
+            st.offset = SnapshotMeta(applied, 0, self.voters)
+            st.hard_state = HardState(0, 0, applied)
+            await loop.run_in_executor(self._io, self.storage.save, st.hard_state, [], None, st.offset)
         if applied < st.offset.index:
             path = snapshot_path(self.snap_dir, st.snapshot)
             log.info("restoring state machine from snapshot", index=st.snapshot.index, applied=applied)
