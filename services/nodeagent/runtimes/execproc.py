@@ -16,11 +16,6 @@ from services.nodeagent import fdwait
 from services.nodeagent.runtimes.base import ExecSession
 
 
-def _make_ctty() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class ProcessExec(ExecSession):
     """A child process; with tty=True it runs on a pseudo terminal (stdout carries both streams)."""
 
@@ -33,8 +28,10 @@ class ProcessExec(ExecSession):
         if tty:
             master, slave = os.openpty()
             try:
+                # setsid -c: new session with the pty as controlling terminal (no preexec_fn: fork
+                # handlers of gRPC's threads make preexec_fn unsafe here)
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=slave, stdout=slave, stderr=slave, env=env or None, preexec_fn=_make_ctty
+                    "setsid", "-c", *argv, stdin=slave, stdout=slave, stderr=slave, env=env or None
                 )
             finally:
                 os.close(slave)
