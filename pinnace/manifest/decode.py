@@ -171,8 +171,13 @@ class Decoder:
         others = [k for k in schema.kinds_with_path(bare) if k != self.kind]
         if others:
             msg += f" (it belongs to {' and '.join(others)})"
+        parent = bare.rpartition(".")[0]
+        elsewhere = [q for q in schema.paths_of_kind(self.kind) if q.rpartition(".")[2] == key and q != bare]
+        elsewhere.sort(key=lambda q: (-_shared_segments(q, parent), len(q)))
         guess = schema.suggest(key, desc)
-        if guess is not None and guess != key:
+        if elsewhere:
+            msg += f"; in a {self.kind} it goes at {elsewhere[0]}"
+        elif guess is not None and guess != key:
             msg += f"; did you mean {guess!r}?"
         elif not others:
             holders = [m for m in schema.messages_with_field(key) if m != desc.name]
@@ -372,6 +377,15 @@ class Decoder:
             return None
         self.error(node, path, f"fields of type {fd.type} cannot be read from a manifest")
         return None
+
+
+def _shared_segments(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a.split("."), b.split("."), strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def join(path: str, key: str) -> str:

@@ -96,6 +96,11 @@ def kinds_with_path(path: str) -> list[str]:
     return sorted(_paths().get(path, set()))
 
 
+def paths_of_kind(kind: str) -> list[str]:
+    """Every field path (no indices) of a kind, shortest first."""
+    return sorted((p for p, ks in _paths().items() if kind in ks), key=lambda p: (p.count("."), p))
+
+
 @cache
 def _messages() -> dict[str, Desc]:
     out: dict[str, Desc] = {}

@@ -296,3 +296,25 @@ def test_null_means_unset() -> None:
 def test_merge_keys_and_anchors() -> None:
     text = POD.replace("    image: nginx", "    image: &img nginx\n  - name: d\n    image: *img")
     assert load_text(text)[0].pod.spec.containers[1].image == "nginx"
+
+
+def test_field_in_the_wrong_place_says_where_it_goes() -> None:
+    text = problems(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n"
+        "  containers: []\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      replicas: 3\n"
+        "      containers: [{name: c, image: i}]\n"
+    )
+    assert "m.yaml:6:3: spec.containers: unknown field for Deployment (it belongs to Pod)" in text
+    assert "it goes at spec.template.spec.containers" in text
+    assert (
+        "m.yaml:10:7: spec.template.spec.replicas: unknown field for PodSpec; in a Deployment it goes at spec.replicas"
+        in text
+    )
+
+
+def test_unsupported_persistent_volume_source() -> None:
+    text = problems(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: p}\nspec:\n  capacity: {storage: 1Gi}\n"
+        "  accessModes: [ReadWriteOnce]\n  csi: {driver: x, volumeHandle: y}\n"
+    )
+    assert "m.yaml:7:3: spec.csi: field 'csi' of PersistentVolumeSpec is not supported yet by Pinnace" in text
