@@ -317,4 +317,4 @@ def test_unsupported_persistent_volume_source() -> None:
         "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: p}\nspec:\n  capacity: {storage: 1Gi}\n"
         "  accessModes: [ReadWriteOnce]\n  csi: {driver: x, volumeHandle: y}\n"
     )
-    assert "m.yaml:7:3: spec.csi: field 'csi' of PersistentVolumeSpec is not supported yet by Pinnace" in text
+    assert "m.yaml:7:3: spec.csi: field 'csi' of PersistentVolume is not supported yet by Pinnace" in text
