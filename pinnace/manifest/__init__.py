@@ -9,7 +9,16 @@ line, col = locate("app.yaml", text, "spec.containers[0].image") or (0, 0)
 from __future__ import annotations
 
 from pinnace.manifest.encode import dump_json, dump_yaml, to_dict
-from pinnace.manifest.loader import from_dict, load_bytes, load_path, load_paths, load_text, manifest_files
+from pinnace.manifest.loader import (
+    Located,
+    from_dict,
+    load_bytes,
+    load_path,
+    load_paths,
+    load_paths_located,
+    load_text,
+    manifest_files,
+)
 from pinnace.manifest.locate import locate
 from pinnace.manifest.problems import FieldProblem, ManifestError, Problem
 from pinnace.manifest.validation import validate
@@ -18,6 +27,7 @@ source_line_for = locate
 
 __all__ = [
     "FieldProblem",
+    "Located",
     "ManifestError",
     "Problem",
     "dump_json",
@@ -26,6 +36,7 @@ __all__ = [
     "load_bytes",
     "load_path",
     "load_paths",
+    "load_paths_located",
     "load_text",
     "locate",
     "manifest_files",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pinnace.api import object_pb2
+from pinnace.manifest.decode import Position
 from pinnace.manifest.document import Decoded, decode_document
 from pinnace.manifest.locate import nearest
 from pinnace.manifest.parse import decode_bytes, parse_text
@@ -17,6 +19,24 @@ from pinnace.manifest.problems import ManifestError, Problem
 from pinnace.manifest.validation import validate as validate_object
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Located:
+    """An object with where it came from, so a server-side problem can be put on a line of the file."""
+
+    obj: object_pb2.Object
+    file: str
+    positions: dict[str, Position] = field(default_factory=dict, compare=False, repr=False)
+
+    def position(self, field_path: str) -> Position:
+        """(line, column) of the field, or of its nearest ancestor present in the file; (0, 0) if none."""
+        return nearest(self.positions, field_path)
+
+    def problem(self, field_path: str, message: str) -> Problem:
+        """A located Problem for a FieldProblem or a store error naming field_path."""
+        line, col = self.position(field_path)
+        return Problem(self.file, line, col, field_path, message)
 
 
 def _problems_of(decoded: list[Decoded], filename: str, validate: bool) -> list[Problem]:
@@ -30,7 +50,7 @@ def _problems_of(decoded: list[Decoded], filename: str, validate: bool) -> list[
     return problems
 
 
-def _load(text: str, filename: str, validate: bool) -> tuple[list[object_pb2.Object], list[Problem]]:
+def _load(text: str, filename: str, validate: bool) -> tuple[list[Located], list[Problem]]:
     parsed = parse_text(text, filename)
     decoded: list[Decoded] = []
     problems = list(parsed.problems)
@@ -40,18 +60,18 @@ def _load(text: str, filename: str, validate: bool) -> tuple[list[object_pb2.Obj
         except RecursionError:
             problems.append(Problem(filename, 0, 0, "", "the document is nested too deeply"))
     problems.extend(_problems_of(decoded, filename, validate))
-    return [d.obj for d in decoded if d.obj is not None], problems
+    return [Located(d.obj, filename, d.positions) for d in decoded if d.obj is not None], problems
 
 
 def load_text(text: str, filename: str = "<stdin>", *, validate: bool = True) -> list[object_pb2.Object]:
     """All objects in a YAML (multi-document) or JSON text; ManifestError lists every problem."""
-    objs, problems = _load(text, filename, validate)
+    located, problems = _load(text, filename, validate)
     if problems:
         raise ManifestError(problems)
-    return objs
+    return [x.obj for x in located]
 
 
-def _load_bytes(data: bytes, filename: str, validate: bool) -> tuple[list[object_pb2.Object], list[Problem]]:
+def _load_bytes(data: bytes, filename: str, validate: bool) -> tuple[list[Located], list[Problem]]:
     text, problems = decode_bytes(data, filename)
     if text is None:
         return [], problems
@@ -59,10 +79,10 @@ def _load_bytes(data: bytes, filename: str, validate: bool) -> tuple[list[object
 
 
 def load_bytes(data: bytes, filename: str = "<stdin>", *, validate: bool = True) -> list[object_pb2.Object]:
-    objs, problems = _load_bytes(data, filename, validate)
+    located, problems = _load_bytes(data, filename, validate)
     if problems:
         raise ManifestError(problems)
-    return objs
+    return [x.obj for x in located]
 
 
 def manifest_files(path: Path, recursive: bool = False) -> list[Path]:
@@ -73,8 +93,8 @@ def manifest_files(path: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES)
 
 
-def _collect(paths: Iterable[str | Path], validate: bool, recursive: bool) -> list[object_pb2.Object]:
-    objs: list[object_pb2.Object] = []
+def _collect(paths: Iterable[str | Path], validate: bool, recursive: bool) -> list[Located]:
+    objs: list[Located] = []
     problems: list[Problem] = []
     for raw in paths:
         if str(raw) == "-":
@@ -105,13 +125,18 @@ def _collect(paths: Iterable[str | Path], validate: bool, recursive: bool) -> li
 
 def load_path(path: str | Path, *, validate: bool = True, recursive: bool = False) -> list[object_pb2.Object]:
     """Objects from a file, a directory of .yaml/.yml/.json files, or "-" for stdin."""
-    return _collect([path], validate, recursive)
+    return [x.obj for x in _collect([path], validate, recursive)]
 
 
 def load_paths(
     paths: Iterable[str | Path], *, validate: bool = True, recursive: bool = False
 ) -> list[object_pb2.Object]:
     """Objects from several paths; problems from all of them are reported together."""
+    return [x.obj for x in _collect(paths, validate, recursive)]
+
+
+def load_paths_located(paths: Iterable[str | Path], *, validate: bool = True, recursive: bool = False) -> list[Located]:
+    """Like load_paths, keeping each object's file and field positions (see Located.problem)."""
     return _collect(paths, validate, recursive)
 
 

@@ -318,3 +318,16 @@ def test_unsupported_persistent_volume_source() -> None:
         "  accessModes: [ReadWriteOnce]\n  csi: {driver: x, volumeHandle: y}\n"
     )
     assert "m.yaml:7:3: spec.csi: field 'csi' of PersistentVolume is not supported yet by Pinnace" in text
+
+
+def test_located_objects_map_server_problems_to_lines(tmp_path: Path) -> None:
+    from pinnace.manifest import load_paths_located
+
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 80}]\n  clusterIP: 10.0.0.1\n"
+    )
+    (item,) = load_paths_located([tmp_path / "svc.yaml"])
+    assert item.obj.service.spec.cluster_ip == "10.0.0.1"
+    problem = item.problem("spec.clusterIP", "not in the service range 10.96.0.0/16")
+    assert str(problem) == f"{tmp_path / 'svc.yaml'}:6:3: spec.clusterIP: not in the service range 10.96.0.0/16"
+    assert item.position("spec.ports[0].targetPort") == (5, 11)
