@@ -29,15 +29,12 @@ CREATE TABLE IF NOT EXISTS kv (
   version INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS history (
-  revision INTEGER NOT NULL,
-  sub INTEGER NOT NULL,
+  seq INTEGER PRIMARY KEY,  -- revision << 8 | position of the op in its transaction
   type INTEGER NOT NULL,
   key TEXT NOT NULL,
   value BLOB,
-  prev_value BLOB,
-  PRIMARY KEY (revision, sub)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS history_key ON history (key, revision);
+  prev_value BLOB
+);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
@@ -53,6 +50,10 @@ class Event(NamedTuple):
     key: str
     value: bytes | None
     prev: bytes | None
+
+
+# (mod_revision, create_revision, version, value) of a key inside apply_batch
+_Row = tuple[int, int, int, bytes]
 
 
 class KeyValue(NamedTuple):
@@ -84,7 +85,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA cache_size=-16384")
     return conn
 
 
@@ -135,7 +136,11 @@ class MVCCStore:
     # ------------------------------------------------------------------ apply
 
     def apply_batch(self, entries: list[tuple[int, bytes]]) -> list[bytes]:
-        """Apply committed entries in index order: one transaction, one fsync."""
+        """Apply committed entries in index order: one transaction, one fsync, a handful of statements.
+
+        All keys the batch touches are read at once, the transactions run against that in-memory
+        view, and the resulting rows are written with executemany.
+        """
         results: list[bytes] = []
         events: list[Event] = []
         with self._lock:
@@ -143,34 +148,65 @@ class MVCCStore:
             rev = self._rev
             compact = self._compact
             applied = self._applied
+            txns: list[tuple[int, enc.Txn | bytes]] = []
+            keys: set[str] = set()
+            for index, data in entries:
+                if index <= applied:
+                    txns.append((index, b""))
+                    continue
+                if data and data[0] == enc.CMD_TXN:
+                    try:
+                        txn = enc.decode_txn(data)
+                    except Exception as e:  # a malformed command must not wedge the replica
+                        txns.append((index, enc.result_error(f"malformed txn: {e}")))
+                        continue
+                    keys.update(cmp.key for cmp in txn.compares)
+                    keys.update(op.key for op in txn.ops)
+                    txns.append((index, txn))
+                else:
+                    txns.append((index, data))
             c.execute("BEGIN IMMEDIATE")
             try:
-                for index, data in entries:
+                state = self._load_keys(c, keys)
+                dirty: set[str] = set()
+                history: list[tuple[int, int, str, bytes | None, bytes | None]] = []
+                for index, item in txns:
                     if index <= applied:
                         results.append(enc.result_error("already applied"))
                         continue
                     applied = index
-                    if not data:
-                        results.append(enc.result_ok(rev))
-                        continue
-                    cmd = data[0]
-                    if cmd == enc.CMD_TXN:
-                        res, rev = self._apply_txn(c, data, rev, events)
+                    if isinstance(item, enc.Txn):
+                        res, rev = self._apply_txn(item, rev, state, dirty, history, events)
                         results.append(res)
-                    elif cmd == enc.CMD_COMPACT:
-                        target = min(enc.decode_compact(data), rev)
-                        if target > compact:
-                            c.execute("DELETE FROM history WHERE revision <= ?", (target,))
-                            compact = target
+                    elif not item:
+                        results.append(enc.result_ok(rev))
+                    elif item[0] == enc.RES_ERROR:
+                        results.append(item)
+                    elif item[0] == enc.CMD_COMPACT:
+                        target = min(enc.decode_compact(item), rev)
+                        compact = max(compact, target)
                         results.append(enc.result_compacted(compact))
-                    elif cmd == enc.CMD_NOOP:
+                    elif item[0] == enc.CMD_NOOP:
                         results.append(enc.result_ok(rev))
                     else:
-                        results.append(enc.result_error(f"unknown command {cmd}"))
+                        results.append(enc.result_error(f"unknown command {item[0]}"))
+                puts = [(k, *state[k]) for k in dirty if state[k] is not None]
+                gone = [(k,) for k in dirty if state[k] is None]
+                if gone:
+                    c.executemany("DELETE FROM kv WHERE key = ?", gone)
+                if puts:
+                    c.executemany(
+                        "INSERT OR REPLACE INTO kv (key, mod_revision, create_revision, version, value) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        puts,
+                    )
+                if history:
+                    c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?)", history)
                 window = self.history_window
                 if window > 0 and rev - compact > window + max(1, window // 10):
                     compact = rev - window
-                    c.execute("DELETE FROM history WHERE revision <= ?", (compact,))
+                if compact > self._compact:
+                    c.execute("DELETE FROM history WHERE seq < ?", ((compact + 1) << 8,))
                 c.executemany(
                     "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
                     (("revision", rev), ("compact", compact), ("applied", applied)),
@@ -185,14 +221,31 @@ class MVCCStore:
                     listener(events)
         return results
 
-    def _apply_txn(self, c: sqlite3.Connection, data: bytes, rev: int, events: list[Event]) -> tuple[bytes, int]:
-        try:
-            txn = enc.decode_txn(data)
-        except Exception as e:  # a malformed command must not wedge the replica
-            return enc.result_error(f"malformed txn: {e}"), rev
+    @staticmethod
+    def _load_keys(c: sqlite3.Connection, keys: set[str]) -> dict[str, _Row | None]:
+        state: dict[str, _Row | None] = dict.fromkeys(keys)
+        ks = list(keys)
+        for i in range(0, len(ks), 500):
+            part = ks[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in c.execute(
+                f"SELECT key, mod_revision, create_revision, version, value FROM kv WHERE key IN ({marks})", part
+            ):
+                state[row[0]] = (row[1], row[2], row[3], row[4])
+        return state
+
+    @staticmethod
+    def _apply_txn(
+        txn: enc.Txn,
+        rev: int,
+        state: dict[str, _Row | None],
+        dirty: set[str],
+        history: list[tuple[int, int, str, bytes | None, bytes | None]],
+        events: list[Event],
+    ) -> tuple[bytes, int]:
         for i, cmp in enumerate(txn.compares):
-            row = c.execute("SELECT mod_revision FROM kv WHERE key = ?", (cmp.key,)).fetchone()
-            actual = int(row[0]) if row else 0
+            row = state[cmp.key]
+            actual = row[0] if row is not None else 0
             if cmp.kind == enc.CMP_NOT_EXISTS:
                 ok = actual == 0
             elif cmp.kind == enc.CMP_EXISTS:
@@ -203,24 +256,23 @@ class MVCCStore:
                 return enc.result_failed(i, actual), rev
         rev += 1
         for sub, op in enumerate(txn.ops):
-            row = c.execute("SELECT value FROM kv WHERE key = ?", (op.key,)).fetchone()
-            prev: bytes | None = row[0] if row else None
+            row = state[op.key]
+            prev = row[3] if row is not None else None
             if op.kind == enc.OP_PUT:
                 value = enc.with_rv(op.value, rev) if op.key.startswith(REGISTRY_PREFIX) else op.value
-                if prev is None:
-                    c.execute("INSERT INTO kv VALUES (?, ?, ?, ?, 1)", (op.key, value, rev, rev))
+                if row is None:
+                    state[op.key] = (rev, rev, 1, value)
                     etype = enc.ADDED
                 else:
-                    c.execute(
-                        "UPDATE kv SET value = ?, mod_revision = ?, version = version + 1 WHERE key = ?",
-                        (value, rev, op.key),
-                    )
+                    state[op.key] = (rev, row[1], row[2] + 1, value)
                     etype = enc.MODIFIED
-                c.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", (rev, sub, etype, op.key, value, prev))
+                dirty.add(op.key)
+                history.append(((rev << 8) | sub, etype, op.key, value, prev))
                 events.append(Event(rev, etype, op.key, value, prev))
-            elif op.kind == enc.OP_DELETE and prev is not None:
-                c.execute("DELETE FROM kv WHERE key = ?", (op.key,))
-                c.execute("INSERT INTO history VALUES (?, ?, ?, ?, NULL, ?)", (rev, sub, enc.DELETED, op.key, prev))
+            elif op.kind == enc.OP_DELETE and row is not None:
+                state[op.key] = None
+                dirty.add(op.key)
+                history.append(((rev << 8) | sub, enc.DELETED, op.key, None, prev))
                 events.append(Event(rev, enc.DELETED, op.key, None, prev))
         return enc.result_ok(rev), rev
 
@@ -257,7 +309,6 @@ class MVCCStore:
             if conn is not None:
                 conn.close()
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA cache_size=-32768")
             self._local.conn = conn
             self._local.gen = self._generation
         return conn
@@ -326,9 +377,9 @@ class MVCCStore:
         ).fetchall()
         old = conn.execute(
             "SELECT key, prev_value FROM (SELECT key, prev_value, ROW_NUMBER() OVER "
-            "(PARTITION BY key ORDER BY revision, sub) AS rn FROM history "
-            "WHERE revision > ? AND key >= ? AND key < ?) WHERE rn = 1 AND prev_value IS NOT NULL ORDER BY key" + lim,
-            (revision, start, end),
+            "(PARTITION BY key ORDER BY seq) AS rn FROM history "
+            "WHERE seq > ? AND key >= ? AND key < ?) WHERE rn = 1 AND prev_value IS NOT NULL ORDER BY key" + lim,
+            (((revision + 1) << 8) - 1, start, end),
         ).fetchall()
         rows = sorted([(r[0], r[1]) for r in cur] + [(r[0], r[1]) for r in old])
         return rows[: limit + 1] if limit > 0 else rows
@@ -347,13 +398,13 @@ class MVCCStore:
             if after < compact:
                 raise Compacted(compact)
             rows = conn.execute(
-                "SELECT revision, type, key, value, prev_value FROM history "
-                "WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision, sub LIMIT ?",
-                (after, start, end, limit),
+                "SELECT seq, type, key, value, prev_value FROM history "
+                "WHERE seq > ? AND key >= ? AND key < ? ORDER BY seq LIMIT ?",
+                (((after + 1) << 8) - 1, start, end, limit),
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        events = [Event(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+        events = [Event(int(r[0]) >> 8, int(r[1]), r[2], r[3], r[4]) for r in rows]
         if len(events) == limit and events[0].revision != events[-1].revision:
             last = events[-1].revision  # never split one revision's events across pages
             while events[-1].revision == last:
