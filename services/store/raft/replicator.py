@@ -22,6 +22,9 @@ from services.store.replication import MemberStatus, ReplicaStatus, StateMachine
 
 log = structlog.get_logger("raft.replicator")
 
+# gRPC error details that mean the request never reached the server.
+_NEVER_SENT = ("failed to connect", "Connection refused", "connections to all backends failing")
+
 
 def parse_peers(spec: str) -> dict[int, str]:
     """ "1=host:port,2=host:port" -> {1: "host:port", 2: ...}."""
@@ -127,9 +130,10 @@ class RaftReplicator:
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 raise ForwardRejected(e.details() or "") from e
-            if e.code() == grpc.StatusCode.UNAVAILABLE and "outcome unknown" not in (e.details() or ""):
-                # could not reach the leader at all: the proposal was never made
-                raise ForwardRejected(e.details() or "") from e
+            details = e.details() or ""
+            if e.code() == grpc.StatusCode.UNAVAILABLE and any(s in details for s in _NEVER_SENT):
+                # could not reach the leader at all: the proposal was never made, safe to retry
+                raise ForwardRejected(details) from e
             raise Unavailable(f"forwarding to leader {lead} failed: {e.code().name}: {e.details()}") from e
 
     async def read_barrier(self) -> None:

@@ -200,9 +200,7 @@ class Sim:
             if idx <= c.log.snap.index:
                 continue
             if c.log.term(idx) != term:
-                raise SafetyViolation(
-                    f"leader completeness: leader {n.id} term {c.term} lacks committed {idx}@{term}"
-                )
+                raise SafetyViolation(f"leader completeness: leader {n.id} term {c.term} lacks committed {idx}@{term}")
 
     def check_log_matching(self) -> None:
         logs = {i: n.core.log for i, n in self.nodes.items() if n.core is not None}
@@ -337,7 +335,9 @@ class Sim:
                     c.propose(self.marker)  # proposals may be lost with a leader change: retry
                     proposed_at = it
                 c.tick()
-        raise SafetyViolation(f"liveness: the healed cluster did not commit a new entry on every node: {self.describe()}")
+        raise SafetyViolation(
+            f"liveness: the healed cluster did not commit a new entry on every node: {self.describe()}"
+        )
 
     def describe(self) -> str:
         out = []
@@ -349,7 +349,8 @@ class Sim:
             out.append(
                 f"{n.id}: {c.role.value} t={c.term} lead={c.lead} commit={c.log.committed} "
                 f"last={c.log.last_index()}@{c.log.last_term()} off={c.log.snap.index} "
-                f"snap={c.snapshot_meta.index} applied={n.disk.applied_index} prs={c.prs if c.role is Role.LEADER else ''}"
+                f"snap={c.snapshot_meta.index} applied={n.disk.applied_index} "
+                f"prs={c.prs if c.role is Role.LEADER else ''}"
             )
         return "; ".join(out)
 
@@ -361,4 +362,3 @@ def run_seed(seed: int, n: int, steps: int = 3000) -> Sim:
     except Exception as e:
         raise AssertionError(f"raft simulation failed: seed={seed} nodes={n} steps={steps}: {e}") from e
     return sim
-
