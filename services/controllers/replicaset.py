@@ -111,7 +111,7 @@ class ReplicaSetController(Controller):
             owner = self._owner_key(pod)
             if owner is not None:
                 self.enqueue(owner)
-        if controller_ref(new) is None and old.metadata.labels != new.metadata.labels:
+        if controller_ref(new) is None:  # orphans: every matching ReplicaSet may adopt them
             for k in self._matching_sets(new):
                 self.enqueue(k)
 
@@ -161,8 +161,8 @@ class ReplicaSetController(Controller):
         new.metadata.owner_references.append(owner_reference(rs))
         try:
             return await self.client.update(new)
-        except (errors.Conflict, errors.NotFound):
-            return None
+        except errors.NotFound:
+            return None  # a Conflict propagates: the key is retried with a fresh cache
 
     async def _release(self, pod: pod_pb2.Pod, uid: str) -> None:
         new = pod_pb2.Pod()
