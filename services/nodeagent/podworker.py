@@ -283,7 +283,8 @@ class PodWorker:
             for e in c.env:
                 if e.HasField("value_from") and e.value_from.field_ref.field_path == "status.podIP":
                     env[e.name] = self.st.pod_ip
-        argv = envexpand.container_argv(c, env)
+        command = [envexpand.expand(a, env) for a in c.command]
+        args = [envexpand.expand(a, env) for a in c.args]
         mnts: list[Mount] = []
         for vm in c.volume_mounts:
             if vm.name not in self.st.volumes:
@@ -299,8 +300,10 @@ class PodWorker:
         return ContainerConfig(
             name=c.name,
             image=c.image,
-            argv=argv,
+            argv=command + args,
             env=env,
+            command=command,
+            args=args,
             cwd=c.working_dir,
             mounts=mnts,
             memory_limit=mem,

@@ -23,8 +23,10 @@ class ContainerConfig:
 
     name: str
     image: str
-    argv: list[str]
+    argv: list[str]  # command + args (host runtime)
     env: dict[str, str]
+    command: list[str] = field(default_factory=list)  # Kubernetes command (Docker entrypoint)
+    args: list[str] = field(default_factory=list)  # Kubernetes args (Docker cmd)
     cwd: str = ""
     mounts: list[Mount] = field(default_factory=list)
     memory_limit: int | None = None  # bytes
