@@ -36,6 +36,7 @@ async def run(args: argparse.Namespace) -> None:
     hub = WatchHub(store)
     hub.attach(asyncio.get_running_loop())
     replicator = make_replicator(args, store)
+    tls_cfg = tls.load_optional(args.tls_dir, args.tls_name or "store") if args.tls_dir else None
     service = StoreService(
         store,
         replicator,
@@ -43,15 +44,14 @@ async def run(args: argparse.Namespace) -> None:
         service_cidr=args.service_cidr,
         node_port_range=args.node_port_range,
         bookmark_interval=args.bookmark_interval,
+        authorize=tls_cfg is not None,
     )
-    tls_cfg = tls.load_optional(args.tls_dir, args.tls_name or "store") if args.tls_dir else None
     srv = server.build_server(
         "store", args.listen, tls_cfg, args.metrics_port, service_names=[SERVICE_NAME], count_calls=False
     )
     add_to_server(service, srv)
     await server.health_serving(srv, False)  # SERVING only once bootstrapped
     await replicator.start()
-    await server.health_serving(srv, False)  # grpc's health servicer starts SERVING; not before bootstrap
     await srv.start()
     await service.bootstrap()
     await server.health_serving(srv)

@@ -190,8 +190,9 @@ class MVCCStore:
                         results.append(enc.result_ok(rev))
                     else:
                         results.append(enc.result_error(f"unknown command {item[0]}"))
-                puts = [(k, *state[k]) for k in dirty if state[k] is not None]
-                gone = [(k,) for k in dirty if state[k] is None]
+                order = sorted(dirty)  # same statement order on every replica
+                puts = [(k, *row) for k in order if (row := state[k]) is not None]
+                gone = [(k,) for k in order if state[k] is None]
                 if gone:
                     c.executemany("DELETE FROM kv WHERE key = ?", gone)
                 if puts:

@@ -17,7 +17,8 @@ import grpc
 
 from pinnace.api import store_pb2
 from pinnace.api.object_pb2 import Object
-from pinnace.common import kinds
+from pinnace.common import auth, kinds
+from services.store import authz
 from services.store import encoding as enc
 from services.store.listing import decode_continue, encode_continue, kind_range, make_matcher
 from services.store.mvcc import Compacted, FutureRevision, KeyValue, MVCCStore
@@ -61,7 +62,9 @@ class StoreService:
         service_cidr: str = "10.96.0.0/16",
         node_port_range: str = "30000-32767",
         bookmark_interval: float = BOOKMARK_INTERVAL,
+        authorize: bool = False,
     ) -> None:
+        self.authorize = authorize
         self.store = store
         self.replicator = replicator
         self.hub = hub
@@ -89,6 +92,24 @@ class StoreService:
             raise not_found(_what(info, name))
         return key, kv, Object.FromString(kv.value)
 
+    def _check(
+        self,
+        context: Any,
+        verb: str,
+        kind: str,
+        namespace: str = "",
+        name: str = "",
+        current: Object | None = None,
+        proposed: Object | None = None,
+    ) -> None:
+        """PERMISSION_DENIED unless the caller's certificate identity may do this (TLS only)."""
+        if not self.authorize or context is None:
+            return
+        req = authz.Request(auth.caller(context), verb, kind, namespace, name, current, proposed)
+        reason = authz.check(req)
+        if reason:
+            raise StoreError(grpc.StatusCode.PERMISSION_DENIED, reason)
+
     def _ns_name(self, info: kinds.KindInfo, namespace: str) -> str:
         if info.namespaced:
             return namespace or "default"
@@ -100,9 +121,9 @@ class StoreService:
         obj = req.object
         if obj.WhichOneof("kind") is None:
             raise invalid("object", "Required value: set exactly one kind")
-        return await self.create_object(obj, dry_run=req.dry_run)
+        return await self.create_object(obj, dry_run=req.dry_run, context=context)
 
-    async def create_object(self, obj: Object, dry_run: bool = False) -> bytes:
+    async def create_object(self, obj: Object, dry_run: bool = False, context: Any = None) -> bytes:
         info = kinds.kind_of(obj)
         generated = not kinds.meta(obj).name and bool(kinds.meta(obj).generate_name)
         template = Object()
@@ -113,6 +134,7 @@ class StoreService:
             strategy.prepare_create(obj)
             m = kinds.meta(obj)
             key = kinds.object_key(info, m.namespace, m.name)
+            self._check(context, "create", info.key, m.namespace, m.name, proposed=obj)
             compares = [enc.Compare(key, enc.CMP_NOT_EXISTS)]
             ns_key = ""
             if info.namespaced:
@@ -233,12 +255,12 @@ class StoreService:
     # ------------------------------------------------------------------ update
 
     async def update(self, req: store_pb2.UpdateRequest, context: Any = None) -> bytes:
-        return await self._update(req, status=False)
+        return await self._update(req, False, context)
 
     async def update_status(self, req: store_pb2.UpdateRequest, context: Any = None) -> bytes:
-        return await self._update(req, status=True)
+        return await self._update(req, True, context)
 
-    async def _update(self, req: store_pb2.UpdateRequest, status: bool) -> bytes:
+    async def _update(self, req: store_pb2.UpdateRequest, status: bool, context: Any) -> bytes:
         obj = req.object
         if obj.WhichOneof("kind") is None:
             raise invalid("object", "Required value: set exactly one kind")
@@ -262,6 +284,7 @@ class StoreService:
                 new = Object()
                 new.CopyFrom(obj)
                 strategy.prepare_update(old, new)
+            self._check(context, "update_status" if status else "update", info.key, ns, m.name, old, new)
             nm = kinds.meta(new)
             old_clean = Object()
             old_clean.CopyFrom(old)
@@ -321,6 +344,7 @@ class StoreService:
         for _attempt in range(MAX_RETRIES):
             key, kv, obj = self._current(info, ns, req.name)
             m = kinds.meta(obj)
+            self._check(context, "delete", info.key, ns, req.name, current=obj)
             if pre.uid and pre.uid != m.uid:
                 raise StoreError(
                     grpc.StatusCode.ABORTED,
@@ -404,6 +428,7 @@ class StoreService:
     async def compact(self, req: store_pb2.CompactRequest, context: Any = None) -> store_pb2.CompactResponse:
         if req.revision <= 0:
             raise invalid("revision", "Invalid value: must be > 0")
+        self._check(context, "compact", "")
         res = enc.decode_result(await self.replicator.propose(enc.encode_compact(req.revision)))
         return store_pb2.CompactResponse(compact_revision=res.revision)
 
