@@ -81,6 +81,7 @@ class NetAgent:
     endpoints: Informer[service_pb2.Endpoints] | None = None
     proxy: ProxySyncer | None = None
     dns_server: DNSServer | None = None
+    dns: ClusterDNS | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _overlay_wake: asyncio.Event = field(default_factory=asyncio.Event)
     setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -176,6 +177,7 @@ class NetAgent:
             lambda ns, name: ep_inf.get(f"{ns}/{name}"),
             self.cfg.domain,
         )
+        self.dns = dns
         await asyncio.to_thread(add_local_address, self.cfg.dns_ip)
         self.dns_server = DNSServer(dns, self.cfg.dns_ip, self.cfg.dns_port)
         await self.dns_server.start()
@@ -184,6 +186,8 @@ class NetAgent:
     # -- reactions -------------------------------------------------------------------------
     def _service_changed(self, obj: Any) -> None:
         assert self.services is not None and self.endpoints is not None and self.proxy is not None
+        if self.dns is not None:
+            self.dns.invalidate()
         key = f"{obj.metadata.namespace}/{obj.metadata.name}"
         svc = self.services.get(key)
         if svc is None:

@@ -5,16 +5,18 @@
 - SRV: _<port-name>._<proto>.<svc>.<ns>.svc.<domain> -> the service name (or each endpoint
   of a headless service) and the port.
 - A known name asked for another type: NOERROR with no answers; anything else: NXDOMAIN.
-Served over UDP and TCP by an asyncio server on the DNS service address.
+Served over UDP (a thread of its own) and TCP (asyncio) on the DNS service address; answers are
+cached by query until a Service or Endpoints object changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import struct
+import threading
 from collections.abc import Callable
-from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, SRV, A, DNSRecord
 
@@ -32,6 +34,12 @@ class ClusterDNS:
         self.services = services
         self.endpoints = endpoints
         self.domain = domain.strip(".").lower()
+        # Packed answers by query bytes after the ID; emptied whenever a Service/Endpoints changes.
+        self._cache: dict[bytes, bytes] = {}
+        self.cache_size = 10000
+
+    def invalidate(self) -> None:
+        self._cache = {}
 
     def _ready_addresses(self, ns: str, name: str) -> list[service_pb2.EndpointAddress]:
         ep = self.endpoints(ns, name)
@@ -111,6 +119,11 @@ class ClusterDNS:
         return True
 
     def handle(self, data: bytes) -> bytes | None:
+        data = bytes(data)
+        cache = self._cache
+        hit = cache.get(data[2:])
+        if hit is not None:
+            return data[:2] + hit
         try:
             request = DNSRecord.parse(data)
         except Exception:
@@ -120,21 +133,25 @@ class ClusterDNS:
         except Exception:
             reply = request.reply()
             reply.header.rcode = RCODE.SERVFAIL
-        return bytes(reply.pack())
+            return bytes(reply.pack())
+        out = bytes(reply.pack())
+        if len(cache) >= self.cache_size:
+            cache.clear()
+        cache[data[2:]] = out[2:]
+        return out
 
 
-class _UDP(asyncio.DatagramProtocol):
-    def __init__(self, dns: ClusterDNS) -> None:
-        self.dns = dns
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        out = self.dns.handle(data)
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
+def _udp_loop(sock: socket.socket, dns: ClusterDNS) -> None:
+    """Serve UDP from a thread of its own, so a busy event loop never delays answers."""
+    while True:
+        try:
+            data, addr = sock.recvfrom(4096)
+        except OSError:
+            return  # closed
+        out = dns.handle(data)
+        if out is not None:
+            with contextlib.suppress(OSError):
+                sock.sendto(out, addr)
 
 
 class DNSServer:
@@ -144,13 +161,17 @@ class DNSServer:
         self.dns = dns
         self.host = host
         self.port = port
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
+        self._thread: threading.Thread | None = None
         self._tcp: asyncio.Server | None = None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _UDP(self.dns), local_addr=(self.host, self.port))
-        self._udp = transport
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind((self.host, self.port))
+        self._udp = sock
+        self._thread = threading.Thread(target=_udp_loop, args=(sock, self.dns), name="dns-udp", daemon=True)
+        self._thread.start()
         self._tcp = await asyncio.start_server(self._tcp_conn, self.host, self.port)
 
     async def _tcp_conn(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -171,6 +192,8 @@ class DNSServer:
 
     async def stop(self) -> None:
         if self._udp is not None:
+            with contextlib.suppress(OSError):
+                self._udp.shutdown(socket.SHUT_RDWR)
             self._udp.close()
             self._udp = None
         if self._tcp is not None:
