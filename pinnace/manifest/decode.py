@@ -125,6 +125,8 @@ class Decoder:
             if key is None or not isinstance(key, str):
                 self.error(knode, path, f"a key must be text, not {describe(knode)}; quote it")
                 continue
+            if not self.text_ok(knode, key, path):
+                continue
             if key in seen:
                 line = seen[key][0]
                 self.error(knode, join(path, key), f"duplicate field (first given on line {line})")

@@ -331,3 +331,9 @@ def test_located_objects_map_server_problems_to_lines(tmp_path: Path) -> None:
     problem = item.problem("spec.clusterIP", "not in the service range 10.96.0.0/16")
     assert str(problem) == f"{tmp_path / 'svc.yaml'}:6:3: spec.clusterIP: not in the service range 10.96.0.0/16"
     assert item.position("spec.ports[0].targetPort") == (5, 11)
+
+
+def test_lone_surrogates_are_refused_not_crashing() -> None:
+    text = '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"\\ud800": "x"}}}'
+    assert "lone surrogate" in problems(text, "x.json")
+    assert "lone surrogate" in problems(text.replace('"\\ud800": "x"', '"x": "\\udc00"'), "x.json")

@@ -21,14 +21,16 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=4)  # surrogates too
 KEYS = st.sampled_from(
     [
         "apiVersion", "kind", "metadata", "name", "spec", "containers", "image", "ports", "containerPort",
         "targetPort", "resources", "limits", "cpu", "volumes", "emptyDir", "labels", "selector", "replicas",
         "strategy", "rollingUpdate", "maxSurge", "status", "capacity", "subsets", "items", "<<", "x",
     ]
-)  # fmt: skip
+) | ANY_TEXT  # fmt: skip
 VALUES = st.one_of(
+    ANY_TEXT,
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -78,7 +80,10 @@ def test_yaml_and_json_shaped(tree: dict[str, Any], as_json: bool) -> None:
         text = json.dumps(tree, allow_nan=True)
         _check(lambda: load_text(text, "f.json"))
     else:
-        text = yaml.safe_dump(tree, allow_unicode=True)
+        try:
+            text = yaml.safe_dump(tree, allow_unicode=True)
+        except (yaml.YAMLError, UnicodeError):
+            text = yaml.safe_dump(tree, allow_unicode=False)
         _check(lambda: load_text(text, "f.yaml"))
     _check(lambda: from_dict(tree))
 
