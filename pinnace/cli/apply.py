@@ -142,6 +142,11 @@ def apply_one(
         if _same(new, live):
             return "unchanged", live
         try:
+            if not dry_run:
+                # The store fills in defaults; a manifest that only omits defaulted fields changes nothing.
+                trial = kinds.wrap(client.update(new, dry_run=True))
+                if _same(trial, live):
+                    return "unchanged", live
             return "configured", kinds.wrap(client.update(new, dry_run=dry_run))
         except errors.Conflict:
             if attempt == attempts - 1:
@@ -155,6 +160,7 @@ def _same(a: object_pb2.Object, b: object_pb2.Object) -> bool:
     x.CopyFrom(a)
     y.CopyFrom(b)
     for o in (x, y):
+        kinds.meta(o).resource_version = ""
         inner = kinds.unwrap(o)
         if "status" in inner.DESCRIPTOR.fields_by_name:
             inner.ClearField("status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Iterable
@@ -19,8 +20,7 @@ from pinnace.common import kinds
 
 def display_name(info: kinds.KindInfo) -> str:
     """kubectl's "deployment.apps" style resource names."""
-    group = info.group.split(".")[0] if info.group else ""
-    return f"{info.kind.lower()}.{group}" if group else info.kind.lower()
+    return f"{info.kind.lower()}.{info.group}" if info.group else info.kind.lower()
 
 
 def parse_targets(words: list[str]) -> list[tuple[kinds.KindInfo, list[str]]]:
@@ -41,8 +41,17 @@ def parse_targets(words: list[str]) -> list[tuple[kinds.KindInfo, list[str]]]:
             else:
                 out.append((info, [n]))
         return out
-    infos = [resolve_kind(k) for k in words[0].split(",") if k]
+    infos = [info for k in words[0].split(",") if k for info in _expand(k)]
     return [(info, list(words[1:])) for info in infos]
+
+
+ALL = ("pod", "service", "deployment", "replica_set")
+
+
+def _expand(word: str) -> list[kinds.KindInfo]:
+    if word.lower() == "all":
+        return [kinds.by_key(k) for k in ALL]
+    return [resolve_kind(word)]
 
 
 def to_dict(obj: Message) -> dict[str, Any]:
@@ -84,7 +93,7 @@ def fetch(
                     where = f" in namespace {namespace!r}" if info.namespaced else ""
                     raise CLIError(
                         f'{display_name(info)} "{n}" not found{where}',
-                        f"list them with `pinnace get {info.plural}`" + (" -A" if info.namespaced else ""),
+                        f"list them with `pinnace get {info.plural}{' -A' if info.namespaced else ''}`",
                     ) from None
         return objs, 0
     res = client.list_all(info.message, namespace, selector, field_selector)
@@ -170,6 +179,10 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
+class _WatchTimeout(Exception):
+    """--watch-timeout expired."""
+
+
 def _watch(
     client: Client,
     info: kinds.KindInfo,
@@ -182,21 +195,17 @@ def _watch(
 ) -> int:
     if not revision:
         revision = client.current_revision(info)
-    deadline = time.monotonic() + args.watch_timeout if args.watch_timeout else None
     name = names[0] if len(names) == 1 else ""
-    stream = client.watch(
-        info.message,
-        namespace,
-        revision,
-        args.selector,
-        args.field_selector,
-        name=name,
-        bookmarks=deadline is not None,
-    )
+    stream = client.watch(info.message, namespace, revision, args.selector, args.field_selector, name=name)
+    if args.watch_timeout:
+
+        def expire(signum: int, frame: Any) -> None:
+            raise _WatchTimeout
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, args.watch_timeout)
     try:
         for ev in stream:
-            if deadline is not None and time.monotonic() > deadline:
-                break
             if ev.type == "BOOKMARK":
                 continue
             if names and ev.object.metadata.name not in names:  # type: ignore[attr-defined]
@@ -205,9 +214,10 @@ def _watch(
                 print(f"{ev.type}   ", end="")
             _print_objs(info, [ev.object], args, header=header, prefix=False)
             header = False
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _WatchTimeout):
         pass
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         close = getattr(stream, "close", None)
         if close is not None:
             close()
@@ -220,7 +230,10 @@ _SKIP_TOP = {"apiVersion", "kind", "metadata"}
 
 
 def _title(key: str) -> str:
-    return key[:1].upper() + key[1:]
+    # Field names (camelCase) are capitalised as kubectl describe does; map keys (labels, ...) are kept.
+    if key[:1].islower() and key.isalnum():
+        return key[:1].upper() + key[1:]
+    return key
 
 
 def _render(value: Any, indent: int, lines: list[str]) -> None:

@@ -153,16 +153,18 @@ class AsyncClient:
             try:
                 return await fn(request, timeout=self.timeout)
             except grpc.RpcError as exc:
-                err = errors.from_rpc_error(exc, what)
+                err = errors.from_rpc_error(exc)
                 retryable = isinstance(err, errors.Unavailable) and (idempotent or not isinstance(err, errors.Timeout))
                 if not retryable or self._closed:
+                    if isinstance(err, errors.Unavailable):
+                        err = errors.from_rpc_error(exc, what)
                     raise err from None
                 self._failover(index)
                 tried += 1
                 if time.monotonic() >= deadline:
                     raise errors.Unavailable(
-                        f"{what}: no store replica answered after {tried} attempts "
-                        f"({', '.join(self.endpoints)}): {err.message}"
+                        f"{what}: no store replica answered in {self.retry_timeout:g}s "
+                        f"({', '.join(self.endpoints)}); last error: {err.message}"
                     ) from None
                 # Try each endpoint once quickly before sleeping.
                 if tried % len(self.endpoints) == 0:

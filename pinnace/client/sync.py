@@ -8,7 +8,9 @@ coroutine there finishes. ``watch`` and ``iter_list`` are ordinary generators. C
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -47,16 +49,29 @@ class Client:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def _iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        fut: concurrent.futures.Future[T] | None = None
         try:
             while True:
+                fut = asyncio.run_coroutine_threadsafe(agen.__anext__(), self._loop)  # type: ignore[arg-type]
                 try:
-                    yield self._run(agen.__anext__())  # type: ignore[arg-type]
+                    item = fut.result()
                 except StopAsyncIteration:
                     return
+                yield item
         finally:
+            # Interrupted (generator closed, KeyboardInterrupt, ...) while a step may still run: cancel it.
+            if fut is not None and not fut.done():
+                fut.cancel()
             aclose = getattr(agen, "aclose", None)
             if aclose is not None and not self._loop.is_closed():
-                self._run(aclose())
+                for _ in range(100):
+                    try:
+                        self._run(aclose())
+                        break
+                    except RuntimeError:  # the cancelled step has not finished yet
+                        time.sleep(0.01)
+                    except Exception:
+                        break
 
     def close(self) -> None:
         if self._loop.is_closed():
