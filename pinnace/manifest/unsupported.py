@@ -111,13 +111,29 @@ UNSUPPORTED: dict[str, frozenset[str]] = {
     "pinnace.v1.NodeStatus": frozenset(
         {"images", "volumesInUse", "volumesAttached", "config", "features", "runtimeHandlers"}
     ),
-    "pinnace.v1.PodStatus": frozenset({"hostIPs", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses"}),
-    "pinnace.v1.ContainerStatus": frozenset({"allocatedResources", "resources", "volumeMounts", "user", "stopSignal"}),
+    "pinnace.v1.PodStatus": frozenset(
+        {"hostIPs", "ephemeralContainerStatuses", "resize", "resourceClaimStatuses", "observedGeneration"}
+    ),
+    "pinnace.v1.ContainerStatus": frozenset(
+        {"allocatedResources", "allocatedResourcesStatus", "resources", "volumeMounts", "user", "stopSignal"}
+    ),
     "pinnace.v1.Event": frozenset({"action", "related", "series", "eventTime"}),
     "pinnace.v1.DeploymentStatus": frozenset({"terminatingReplicas"}),
     "pinnace.v1.ReplicaSetStatus": frozenset({"terminatingReplicas"}),
     "pinnace.v1.LeaseSpec": frozenset({"preferredHolder", "strategy"}),
-    "pinnace.v1.ServiceStatus": frozenset(),
+    "pinnace.v1.Lifecycle": frozenset({"stopSignal"}),
+    "pinnace.v1.LoadBalancerIngress": frozenset({"ipMode", "ports"}),
+    "pinnace.v1.PersistentVolumeStatus": frozenset({"lastPhaseTransitionTime"}),
+    "pinnace.v1.PersistentVolumeClaimStatus": frozenset(
+        {
+            "allocatedResources",
+            "allocatedResourceStatuses",
+            "currentVolumeAttributesClassName",
+            "modifyVolumeStatus",
+        }
+    ),
+    "pinnace.v1.NodeSystemInfo": frozenset({"systemUUID", "bootID", "kubeProxyVersion", "swap"}),
+    "pinnace.v1.NamespaceStatus": frozenset({"conditions"}),
 }
 
 

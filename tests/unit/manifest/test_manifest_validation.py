@@ -285,3 +285,24 @@ def test_other_kinds() -> None:
         "subsets": [{"addresses": [{"ip": "x"}], "ports": [{"port": 0}]}],
     }
     assert paths(ep) == ["subsets[0].addresses[0].ip", "subsets[0].ports[0].port"]
+
+
+def test_unsupported_table_names_only_fields_pinnace_lacks() -> None:
+    from pinnace.api import object_pb2
+    from pinnace.manifest import schema
+    from pinnace.manifest.unsupported import UNSUPPORTED
+
+    messages: dict[str, Any] = {}
+
+    def visit(d: Any) -> None:
+        if d.full_name in messages:
+            return
+        messages[d.full_name] = d
+        for f in d.fields:
+            if f.message_type is not None:
+                visit(f.message_type)
+
+    visit(object_pb2.Object.DESCRIPTOR)
+    for name, fields in UNSUPPORTED.items():
+        assert name in messages, name
+        assert not fields & set(schema.fields_by_json(messages[name])), name
