@@ -91,8 +91,8 @@ class NodeLifecycleController(Controller):
             parts.append(lease.spec.renew_time.SerializeToString(deterministic=True).hex())
             parts.append(lease.spec.holder_identity)
         if node is not None:
-            r = _ready(node)
-            if r is not None and r.reason != "NodeStatusUnknown":
+            r = _ready(node)  # our own status writes never touch last_heartbeat_time
+            if r is not None and r.HasField("last_heartbeat_time"):
                 parts.append(r.last_heartbeat_time.SerializeToString(deterministic=True).hex())
         return "|".join(parts)
 
