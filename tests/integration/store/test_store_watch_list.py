@@ -74,7 +74,8 @@ def test_list_selectors(stub: store_pb2_grpc.StoreStub) -> None:
     stub.Create(store_pb2.CreateRequest(object=cm("c", "sel", {"app": "web", "tier": "x"})))
 
     def names(**kw: str) -> list[str]:
-        return sorted(i.pod.metadata.name for i in stub.List(store_pb2.ListRequest(kind="pod", **kw)).items)
+        req = store_pb2.ListRequest(kind="pod", **kw)  # type: ignore[arg-type]
+        return sorted(i.pod.metadata.name for i in stub.List(req).items)
 
     assert names(namespace="sel", label_selector="app=web") == ["a", "c"]
     assert names(namespace="sel", label_selector="app in (web,db),!tier") == ["a", "b"]

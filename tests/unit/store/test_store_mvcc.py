@@ -48,7 +48,7 @@ def test_put_get_versions_and_rv_suffix(store: MVCCStore) -> None:
     from pinnace.api.object_pb2 import Object
 
     assert Object.FromString(kv.value).pod.metadata.resource_version == "1"
-    (r2,) = apply(put(k))
+    apply(put(k))
     kv = store.get(k)
     assert kv is not None and (kv.create_revision, kv.mod_revision, kv.version) == (1, 2, 2)
     assert Object.FromString(kv.value).pod.metadata.resource_version == "2"
