@@ -217,11 +217,15 @@ class PodWorker:
             if st.sandbox is not None:
                 self.log.warning("sandbox vanished; recreating")
                 await self._stop_all(0, only_running=True)
-            st.sandbox = await ctx.runtime.create_sandbox(self.uid, pod.metadata.name, pod.metadata.namespace)
+            st.sandbox = await ctx.runtime.create_sandbox(
+                self.uid, pod.metadata.name, pod.metadata.namespace, host_network=pod.spec.host_network
+            )
             st.network_ready = False
             self._save()
         if not st.network_ready:
-            if ctx.netagent.available():
+            if pod.spec.host_network:
+                st.pod_ip = ctx.host_ip
+            elif ctx.netagent.available():
                 resp = await ctx.netagent.setup_pod(pod, st.sandbox.netns_path)
                 st.pod_ip = resp.ip
                 if resp.resolv_conf:
@@ -580,7 +584,8 @@ async def release_pod(
         else:
             log.warning("volume agent absent; cannot unmount volumes", pod=f"{namespace}/{name}")
     netns_path = st.sandbox.netns_path if st and st.sandbox else ""
-    if ctx.netagent.available() and (st is None or st.network_ready):
+    host_network = bool(pod and pod.spec.host_network) or bool(st and st.sandbox and not st.sandbox.netns_path)
+    if ctx.netagent.available() and (st is None or st.network_ready) and not host_network:
         try:
             await ctx.netagent.teardown_pod(namespace, name, uid, netns_path)
         except HelperUnavailable as e:

@@ -129,7 +129,8 @@ class Runtime(abc.ABC):
         return self.name
 
     @abc.abstractmethod
-    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str) -> Sandbox: ...
+    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str, host_network: bool = False) -> Sandbox:
+        """The pod's network namespace owner; host_network=True shares the node's namespace."""
 
     @abc.abstractmethod
     async def sandbox_alive(self, sb: Sandbox) -> bool: ...

@@ -118,10 +118,10 @@ class DockerRuntime(Runtime):
         return {"pinnace.node": self.node, "pinnace.pod-uid": pod_uid, "pinnace.role": role, **extra}
 
     # -- sandboxes ---------------------------------------------------------------------------
-    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str) -> Sandbox:
-        return await asyncio.to_thread(self._create_sandbox, pod_uid, pod_name, namespace)
+    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str, host_network: bool = False) -> Sandbox:
+        return await asyncio.to_thread(self._create_sandbox, pod_uid, pod_name, namespace, host_network)
 
-    def _create_sandbox(self, pod_uid: str, pod_name: str, namespace: str) -> Sandbox:
+    def _create_sandbox(self, pod_uid: str, pod_name: str, namespace: str, host_network: bool) -> Sandbox:
         import docker
 
         name = f"pinnace_{self.node}_{namespace}_{pod_name}_{_short(pod_uid)}_sandbox"
@@ -136,8 +136,8 @@ class DockerRuntime(Runtime):
                 ["/bin/busybox", "sleep", "2147483647"],
                 name=name,
                 detach=True,
-                network_mode="none",
-                hostname=pod_name[:63],
+                network_mode="host" if host_network else "none",
+                hostname=None if host_network else pod_name[:63],
                 labels=self._labels(
                     pod_uid, "sandbox", **{"pinnace.pod-name": pod_name, "pinnace.namespace": namespace}
                 ),
@@ -146,7 +146,7 @@ class DockerRuntime(Runtime):
             )
         c.reload()
         pid = int(c.attrs["State"]["Pid"])
-        return Sandbox(pod_uid=pod_uid, id=c.id, netns_path=f"/proc/{pid}/ns/net", pid=pid)
+        return Sandbox(pod_uid=pod_uid, id=c.id, netns_path="" if host_network else f"/proc/{pid}/ns/net", pid=pid)
 
     async def sandbox_alive(self, sb: Sandbox) -> bool:
         def check() -> bool:

@@ -80,15 +80,18 @@ class HostRuntime(Runtime):
         return os.path.join(self.data_dir, "pods", pod_uid)
 
     # -- sandboxes ---------------------------------------------------------------------------
-    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str) -> Sandbox:
+    async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str, host_network: bool = False) -> Sandbox:
+        if host_network:
+            return Sandbox(pod_uid=pod_uid, id="host", netns_path="")
         path = await netns.ensure(pod_uid)
         return Sandbox(pod_uid=pod_uid, id=netns.netns_name(pod_uid), netns_path=path)
 
     async def sandbox_alive(self, sb: Sandbox) -> bool:
-        return os.path.exists(sb.netns_path)
+        return sb.netns_path == "" or os.path.exists(sb.netns_path)
 
     async def remove_sandbox(self, sb: Sandbox) -> None:
-        await netns.delete(sb.pod_uid)
+        if sb.netns_path:
+            await netns.delete(sb.pod_uid)
 
     # -- containers --------------------------------------------------------------------------
     async def start_container(self, sb: Sandbox, pod_uid: str, cfg: ContainerConfig) -> ContainerRecord:
@@ -222,7 +225,7 @@ class HostRuntime(Runtime):
             raise StartError(f"container {rec.name} is not running")
         spec = _read_json(os.path.join(rec.dir, "spec.json")) or {}
         env = dict(spec.get("env") or {})
-        cmd = ["nsenter", "-t", str(rec.pid), "-n", "-m"]
+        cmd = ["nsenter", "-t", str(rec.pid), "-m"] + (["-n"] if sb.netns_path else [])
         if spec.get("cwd"):
             cmd.append(f"--wd={spec['cwd']}")
         cmd += ["--", *argv]
