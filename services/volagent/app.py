@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a directory under which Delete/Recycle may remove PV data (repeatable; provision dir always allowed)",
     )
     p.add_argument("--size-check-interval", type=float, default=10.0, help="seconds between emptyDir usage checks")
-    p.add_argument("--binder-workers", type=int, default=8)
+    p.add_argument("--binder-workers", type=int, default=32)
     p.add_argument("--lease-duration", type=float, default=15.0)
     p.add_argument("--renew-interval", type=float, default=5.0)
     config.add_common_args(p)

@@ -26,6 +26,7 @@ from pinnace.client import AsyncClient, Informer, WorkQueue, errors, run_workers
 from pinnace.common.logging import get_logger
 from services.volagent.binder import matching as mt
 from services.volagent.binder import provision, reclaim
+from services.volagent.binder.available import AvailableIndex
 from services.volagent.binder.events import EventRecorder
 
 log = get_logger("volagent.binder")
@@ -34,6 +35,7 @@ M = TypeVar("M", bound=Message)
 PV = storage_pb2.PersistentVolume
 PVC = storage_pb2.PersistentVolumeClaim
 UNSET_CLASS = "\x00unset"
+CONFLICT_RETRY = 0.05  # seconds before a key that lost a compare-and-swap is looked at again
 # Test hook: exit right after the PV side of a binding is written (binder crash test).
 CRASH_ENV = "PINNACE_BINDER_CRASH_AFTER_PV_BIND"
 
@@ -64,7 +66,7 @@ class Binder:
         *,
         provision_dir: str = "/var/lib/pinnace/volumes",
         reclaim_roots: list[str] | None = None,
-        workers: int = 8,
+        workers: int = 32,
         recorder: EventRecorder | None = None,
         resync_period: float = 60.0,
     ) -> None:
@@ -82,6 +84,10 @@ class Binder:
         # Objects this binder wrote, newer than the informer may know yet (client-go's "assume cache").
         self._written: dict[str, Message] = {}
         self._pending_notice: set[str] = set()
+        self._reserved: set[str] = set()  # PVs a worker is binding right now
+        self.available = AvailableIndex()
+        self._running = False
+        self.conflicts = 0
         self.binds = 0
         self._setup_handlers()
 
@@ -97,8 +103,12 @@ class Binder:
 
         def pv_event(pv: PV) -> None:
             self.queue.add("pv/" + pv.metadata.name)
-            if mt.is_available(pv):
-                self._enqueue_pending_claims(pv)
+            newest = self._pv(pv.metadata.name)
+            was = pv.metadata.name in self.available
+            if newest is None:
+                self.available.remove(pv.metadata.name)
+            elif self.available.track(newest) and not was and self._running:
+                self._enqueue_pending_claims(newest)
             for c in self.pvcs.by_index("volumeName", pv.metadata.name):
                 self.queue.add(f"pvc/{c.metadata.namespace}/{c.metadata.name}")
             if pv.spec.claim_ref.name:
@@ -115,7 +125,12 @@ class Binder:
             for key in self._pod_claims(p):
                 self.queue.add("pvc/" + key)
 
-        self.pvs.add_handler(on_add=pv_event, on_update=lambda _o, n: pv_event(n), on_delete=pv_event)
+        def pv_deleted(pv: PV) -> None:
+            self._written.pop("pv/" + pv.metadata.name, None)
+            self.available.remove(pv.metadata.name)
+            pv_event(pv)
+
+        self.pvs.add_handler(on_add=pv_event, on_update=lambda _o, n: pv_event(n), on_delete=pv_deleted)
         self.pvcs.add_handler(on_add=pvc_event, on_update=lambda _o, n: pvc_event(n), on_delete=pvc_deleted)
         self.pods.add_handler(on_add=pod_event, on_update=lambda _o, n: pod_event(n))
 
@@ -149,7 +164,10 @@ class Binder:
                 await inf.start()
             for inf in informers:
                 await inf.wait_synced()
-            log.info("binder running", volumes=len(self.pvs), claims=len(self.pvcs))
+            self._running = True
+            for c in self.pvcs.list():
+                self.queue.add(f"pvc/{c.metadata.namespace}/{c.metadata.name}")
+            log.info("binder running", volumes=len(self.pvs), claims=len(self.pvcs), available=len(self.available))
             await run_workers(self.queue, self.reconcile, self.workers, name="pv-binder")
         finally:
             self.queue.shutdown()
@@ -180,6 +198,8 @@ class Binder:
         m = obj.metadata  # type: ignore[attr-defined]
         key = f"pvc/{m.namespace}/{m.name}" if m.namespace else f"pv/{m.name}"
         self._written[key] = obj
+        if isinstance(obj, PV):
+            self.available.track(obj)
 
     async def _write(self, obj: M, status: bool = False) -> M:
         new = await (self.client.update_status(obj) if status else self.client.update(obj))
@@ -189,11 +209,16 @@ class Binder:
     # -- reconcile -----------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
+        """One key; a lost compare-and-swap is not a failure: look again shortly, from fresh state."""
         kind, _, rest = key.partition("/")
-        if kind == "pvc":
-            ns, _, name = rest.partition("/")
-            return await self.sync_claim(ns, name)
-        return await self.sync_volume(rest)
+        try:
+            if kind == "pvc":
+                ns, _, name = rest.partition("/")
+                return await self.sync_claim(ns, name)
+            return await self.sync_volume(rest)
+        except errors.Conflict:
+            self.conflicts += 1
+            return CONFLICT_RETRY
 
     async def sync_claim(self, ns: str, name: str) -> float | None:
         claim = self._pvc(ns, name)
@@ -226,14 +251,14 @@ class Binder:
                 )
                 return None
         labels = self._node_labels(node) if node else None
-        taken = frozenset(
-            k[3:]
-            for k, v in list(self._written.items())
-            if k.startswith("pv/") and not mt.is_available(v)  # type: ignore[arg-type]
-        )
-        best = mt.best_match(claim, self.pvs.by_index("class", cls), cls, labels, exclude=taken)
+        best = self._best_available(claim, cls, labels)
         if best is not None:
-            await self.bind(best, claim)
+            # Reserve it before the first await so that no other worker of ours picks it meanwhile.
+            self._reserved.add(best.metadata.name)
+            try:
+                await self.bind(best, claim)
+            finally:
+                self._reserved.discard(best.metadata.name)
             return None
         if sc is not None and sc.provisioner == provision.PROVISIONER and not claim.spec.HasField("selector"):
             await self._provision(claim, sc, node)
@@ -248,6 +273,18 @@ class Binder:
             else f"no persistent volumes available for this claim in storage class {cls!r}"
         )
         await self._pending(claim, "FailedBinding", why)
+        return None
+
+    def _best_available(self, claim: PVC, cls: str, labels: dict[str, str] | None) -> PV | None:
+        """The smallest available volume that fits (the index is sorted by capacity)."""
+        for name in self.available.candidates(cls, mt.requested_bytes(claim)):
+            if name in self._reserved:
+                continue
+            pv = self._pv(name)
+            if pv is None or not mt.is_available(pv):
+                continue
+            if not mt.mismatch(claim, pv, cls) and mt.node_matches(pv, labels):
+                return pv
         return None
 
     async def _pending(self, claim: PVC, reason: str, message: str) -> None:
@@ -359,8 +396,7 @@ class Binder:
             for k, v in want_cap.items():
                 new_c.status.capacity[k].CopyFrom(v)
             await self._write(new_c, status=True)
-            self.binds += 1
-            self.events.record(claim, "Normal", "Bound", f"bound to volume {pv.metadata.name}")
+            self.binds += 1  # no event for a plain bind (as Kubernetes): it is visible on both objects
 
     async def _provision(self, claim: PVC, sc: storage_pb2.StorageClass, node: str | None) -> None:
         pv = provision.build_volume(claim, sc, self.provision_dir, node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from pinnace.api import pod_pb2, storage_pb2
@@ -20,24 +21,22 @@ def claim_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
-def requested_bytes(claim: storage_pb2.PersistentVolumeClaim) -> int:
-    q = claim.spec.resources.requests.get("storage")
-    if q is None or not q.value:
-        return 0
+@functools.lru_cache(maxsize=4096)
+def _bytes(text: str) -> int:
     try:
-        return to_bytes(q.value)
+        return to_bytes(text)
     except QuantityError:
         return 0
+
+
+def requested_bytes(claim: storage_pb2.PersistentVolumeClaim) -> int:
+    q = claim.spec.resources.requests.get("storage")
+    return _bytes(q.value) if q is not None and q.value else 0
 
 
 def capacity_bytes(pv: storage_pb2.PersistentVolume) -> int:
     q = pv.spec.capacity.get("storage")
-    if q is None or not q.value:
-        return 0
-    try:
-        return to_bytes(q.value)
-    except QuantityError:
-        return 0
+    return _bytes(q.value) if q is not None and q.value else 0
 
 
 def claim_class(claim: storage_pb2.PersistentVolumeClaim, default_class: str) -> str:
@@ -134,12 +133,15 @@ def best_match(
     """The smallest Available volume that satisfies the claim (ties: by name)."""
     best: storage_pb2.PersistentVolume | None = None
     best_key: tuple[int, str] = (0, "")
+    want = requested_bytes(claim)
     for pv in volumes:
-        if pv.metadata.name in exclude or not is_available(pv) or mismatch(claim, pv, cls):
+        cap = capacity_bytes(pv)
+        if cap < want or pv.metadata.name in exclude:
             continue
-        if not node_matches(pv, node_labels):
+        key = (cap, pv.metadata.name)
+        if best is not None and key >= best_key:
+            continue  # cheap checks first: it would not beat the current best anyway
+        if not is_available(pv) or mismatch(claim, pv, cls) or not node_matches(pv, node_labels):
             continue
-        key = (capacity_bytes(pv), pv.metadata.name)
-        if best is None or key < best_key:
-            best, best_key = pv, key
+        best, best_key = pv, key
     return best

@@ -342,6 +342,10 @@ async def case_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> No
             await c.create(third)
             await wait_for(lambda: _is(c, "third", "Bound"), what="third bound")
             assert (await c.get(PVC, "third")).spec.volume_name == other
+            from pinnace.api import cluster_pb2
+
+            with contextlib.suppress(errors.AlreadyExists):
+                await c.create(cluster_pb2.Namespace(metadata=meta_pb2.ObjectMeta(name="apps")))
             await c.create(make_pvc("second", "1Gi", ns="apps"))
             await wait_for(lambda: _phase_ns(c, "second", "apps", "Bound"), what="second bound")
             assert (await c.get(PVC, "second", "apps")).spec.volume_name == vol
