@@ -69,6 +69,47 @@ def _mapping_values_not_allowed(text: str, line0: int, col0: int) -> tuple[int, 
     )
 
 
+def _ancestors(lines: list[str], line0: int) -> list[tuple[int, str, int]]:
+    """(key column, key, line index) of the keys this line could line up with, innermost first."""
+    out: list[tuple[int, str, int]] = []
+    limit = 10**9
+    for i in range(line0 - 1, -1, -1):
+        s = lines[i]
+        if not s.strip() or s.lstrip().startswith("#"):
+            continue
+        k = _key_of(s)
+        if k is None:
+            continue
+        col, key, _ = k
+        if col < limit:
+            out.append((col, key, i))
+            dash = s.lstrip().startswith("-")  # a list may sit at its parent key's column
+            limit = min(col, _indent(s) + (1 if dash else 0))
+        if limit == 0:
+            break
+    return out
+
+
+def _block_end(text: str, line0: int, col0: int, ctx_line: int, ctx_col: int, in_mapping: bool) -> str:
+    lines = _lines(text)
+    line = lines[line0] if line0 < len(lines) else ""
+    here = _key_of(line)
+    what = f'"{here[1]}"' if here is not None else "this line"
+    msg = f"{what} starts at column {col0 + 1}, which does not line up with the lines above"
+    if not in_mapping and ctx_col == col0:
+        msg += (
+            f" (the list on line {ctx_line + 1} has its '- ' items at column {col0 + 1}; "
+            "a key cannot follow them there)"
+        )
+    options = [(c, k, i) for c, k, i in _ancestors(lines, line0) if c != col0 or not in_mapping]
+    if options:
+        likes = [f'column {c + 1} (like "{k}" on line {i + 1})' for c, k, i in options[:3]]
+        msg += "; keys of one mapping must line up: put it at " + ", or ".join(likes)
+    else:
+        msg += f"; indent it like the line {ctx_line + 1}, column {ctx_col + 1}"
+    return msg
+
+
 def explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
     """One problem for a YAML syntax error, placed at the line that needs fixing."""
     if isinstance(err, yaml.reader.ReaderError):
@@ -89,17 +130,7 @@ def explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem
     elif "'\\t'" in problem or "\\t" in problem:
         msg = "a tab character; YAML does not allow tabs for indentation: use spaces"
     elif "expected <block end>" in problem and cm is not None:
-        what = "mapping" if "mapping" in context else "list"
-        unit = "keys" if what == "mapping" else "items"
-        msg = (
-            f"this line starts at column {col}, but the {what} that begins on line {cm.line + 1} has its "
-            f"{unit} at column {cm.column + 1}; {unit} of one {what} must line up (indent this line to column "
-            f"{cm.column + 1}, or further only if it belongs to the value above)"
-        )
-        lines = _lines(text)
-        prev = _prev_content_line(lines, pm.line)
-        if prev is not None and _indent(lines[prev]) not in (pm.column, cm.column):
-            msg += f"; line {prev + 1} above starts at column {_indent(lines[prev]) + 1}"
+        msg = _block_end(text, pm.line, pm.column, cm.line, cm.column, "mapping" in context)
     elif "could not find expected ':'" in problem and cm is not None:
         line, col = cm.line + 1, cm.column + 1
         msg = (

@@ -337,3 +337,13 @@ def test_lone_surrogates_are_refused_not_crashing() -> None:
     text = '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"\\ud800": "x"}}}'
     assert "lone surrogate" in problems(text, "x.json")
     assert "lone surrogate" in problems(text.replace('"\\ud800": "x"', '"x": "\\udc00"'), "x.json")
+
+
+def test_misaligned_keys_name_the_columns_they_could_have() -> None:
+    head = POD.split("  containers:")[0]
+    text = problems(head + "  containers:\n  - name: c\n   image: x\n")
+    assert 'm.yaml:8:4: "image" starts at column 4' in text
+    assert 'column 5 (like "name" on line 7)' in text
+    text = problems(head + "  containers:\n    - name: c\n      image: x\n    restartPolicy: Never\n")
+    assert "m.yaml:9:5:" in text and "a key cannot follow them there" in text
+    assert 'column 3 (like "containers" on line 6)' in text
