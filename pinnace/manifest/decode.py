@@ -22,6 +22,7 @@ from pinnace.common.quantity import QuantityError, parse_quantity
 from pinnace.manifest import schema
 from pinnace.manifest.problems import Problem
 from pinnace.manifest.schema import Desc, Field
+from pinnace.manifest.syntax import missing_space, missing_space_message
 from pinnace.manifest.unsupported import is_unsupported
 
 _STR = "tag:yaml.org,2002:str"
@@ -155,12 +156,19 @@ class Decoder:
     def expected_mapping(self, node: yaml.Node, path: str, what: str) -> None:
         msg = f"expected a mapping (the fields of {what}), got {describe(node)}"
         if isinstance(node, yaml.ScalarNode) and node.style is None:
-            m = _KEY_VALUE.match(str(node.value).split("\n")[0])
-            if m:
-                msg += (
-                    f'; YAML needs a space after the colon (and none before it) to make "{m.group(1)}" a key: '
-                    f'write "{m.group(1)}: {m.group(3)}"'
-                )
+            lines = _source_lines(node)
+            if len(lines) > 1:
+                for line0, text in lines:
+                    hit = missing_space(text)
+                    if hit is not None:
+                        self.error((line0 + 1, hit[0] + 1), path, missing_space_message(hit[1], hit[2]))
+            else:
+                m = _KEY_VALUE.match(str(node.value).split("\n")[0])
+                if m:
+                    msg += (
+                        f'; YAML needs a space after the colon (and none before it) to make "{m.group(1)}" a key: '
+                        f'write "{m.group(1)}: {m.group(3)}"'
+                    )
         self.error(node, path, msg)
 
     def unknown_field(self, knode: yaml.Node, path: str, key: str, desc: Desc) -> None:
@@ -379,6 +387,16 @@ class Decoder:
             return None
         self.error(node, path, f"fields of type {fd.type} cannot be read from a manifest")
         return None
+
+
+def _source_lines(node: yaml.Node) -> list[tuple[int, str]]:
+    """(0-based line, text) of the source lines a node spans, when the marks carry the source."""
+    start, end = node.start_mark, node.end_mark
+    buffer = getattr(start, "buffer", None)
+    if start is None or end is None or not isinstance(buffer, str):
+        return []
+    lines = buffer.split("\n")
+    return [(i, lines[i]) for i in range(start.line, min(end.line, len(lines) - 1) + 1)]
 
 
 def _shared_segments(a: str, b: str) -> int:

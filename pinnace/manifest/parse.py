@@ -142,7 +142,7 @@ def parse_text(text: str, filename: str) -> Parsed:
     try:
         docs = [d for d in yaml.compose_all(yaml_text, Loader=yaml.SafeLoader) if d is not None]
     except yaml.YAMLError as exc:
-        parsed.problems.append(explain_yaml_error(exc, yaml_text, filename))
+        parsed.problems.extend(explain_yaml_error(exc, yaml_text, filename))
         parsed.problems.extend(_lookalike_problem(filename, lk) for lk in lookalikes if not in_comment(text, lk))
         parsed.problems.extend(_fragment_note(yaml_text, filename))
         return parsed

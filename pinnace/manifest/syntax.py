@@ -10,7 +10,39 @@ import yaml
 from pinnace.manifest.lookalikes import Lookalike
 from pinnace.manifest.problems import Problem
 
+_NO_SPACE = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][\w.\-/]*)\s*:([^\s/:\[{'\"].*)$")
 _KEY_LINE = re.compile(r"^(\s*)((?:-\s+)*)([^\s:#-][^:#]*?)\s*:(\s+(\S.*))?$")
+
+
+def missing_space(line: str) -> tuple[int, str, str] | None:
+    """(0-based column, key, value) when a line reads "key:value" with no space after the colon."""
+    m = _NO_SPACE.match(line.rstrip())
+    if not m or " #" in m.group(3):
+        return None
+    return len(m.group(1)), m.group(2), m.group(3).strip()
+
+
+def missing_space_message(key: str, value: str) -> str:
+    return (
+        f'"{key}:{value}" has no space after the colon, so YAML reads it as one piece of text, not a key '
+        f'and a value; write "{key}: {value}"'
+    )
+
+
+def _missing_space_problems(text: str, filename: str, line0: int) -> list[Problem]:
+    lines = _lines(text)
+    out: list[Problem] = []
+    candidates = [line0]
+    prev = _prev_content_line(lines, line0)
+    if prev is not None:
+        candidates.insert(0, prev)
+    for i in candidates:
+        if 0 <= i < len(lines):
+            hit = missing_space(lines[i])
+            if hit is not None:
+                col, key, value = hit
+                out.append(Problem(filename, i + 1, col + 1, "", missing_space_message(key, value)))
+    return out
 
 
 def _lines(text: str) -> list[str]:
@@ -110,8 +142,18 @@ def _block_end(text: str, line0: int, col0: int, ctx_line: int, ctx_col: int, in
     return msg
 
 
-def explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
-    """One problem for a YAML syntax error, placed at the line that needs fixing."""
+def explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> list[Problem]:
+    """Problems for a YAML syntax error, placed at the lines that need fixing."""
+    first = _explain_yaml_error(err, text, filename)
+    extra: list[Problem] = []
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        extra = _missing_space_problems(text, filename, err.problem_mark.line)
+        if err.context_mark is not None and err.context_mark.line != err.problem_mark.line:
+            extra += _missing_space_problems(text, filename, err.context_mark.line)
+    return [first, *extra]
+
+
+def _explain_yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
         col = err.position - (text.rfind("\n", 0, err.position) + 1) + 1

@@ -347,3 +347,12 @@ def test_misaligned_keys_name_the_columns_they_could_have() -> None:
     text = problems(head + "  containers:\n    - name: c\n      image: x\n    restartPolicy: Never\n")
     assert "m.yaml:9:5:" in text and "a key cannot follow them there" in text
     assert 'column 3 (like "containers" on line 6)' in text
+
+
+def test_no_space_after_colon() -> None:
+    text = problems("apiVersion: v1\nkind: Pod\nmetadata:\n  name:p\n  labels: {}\nspec: {}\n")
+    assert 'm.yaml:4:3: "name:p" has no space after the colon' in text and 'write "name: p"' in text
+    text = problems("apiVersion:v1\nkind:Pod\n")
+    assert 'm.yaml:1:1: "apiVersion:v1"' in text and 'm.yaml:2:1: "kind:Pod"' in text
+    text = problems(POD + "    ports:\n    - containerPort:80\n")
+    assert 'write "containerPort: 80"' in text
