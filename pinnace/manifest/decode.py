@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -328,6 +329,14 @@ class Decoder:
             return
         try:
             msg.FromJsonString(value.strip())
+            return
+        except (ValueError, TypeError, OverflowError):
+            pass
+        try:  # what yaml.safe_load gives for a time: "2024-01-31 12:00:00+00:00"
+            when = datetime.fromisoformat(value.strip())
+            if when.tzinfo is None:
+                raise ValueError("no time zone")
+            msg.FromDatetime(when)
         except (ValueError, TypeError, OverflowError):
             self.error(
                 node, path, f'"{value}" is not an RFC 3339 time; write e.g. 2024-01-31T12:00:00Z (with a time zone)'

@@ -356,3 +356,12 @@ def test_no_space_after_colon() -> None:
     assert 'm.yaml:1:1: "apiVersion:v1"' in text and 'm.yaml:2:1: "kind:Pod"' in text
     text = problems(POD + "    ports:\n    - containerPort:80\n")
     assert 'write "containerPort: 80"' in text
+
+
+def test_from_dict_of_yaml_safe_load_output() -> None:
+    import yaml
+
+    text = "apiVersion: v1\nkind: Event\nmetadata: {name: e}\ninvolvedObject: {name: p}\n"
+    text += "lastTimestamp: 2024-01-31T12:00:00Z\n"
+    obj = from_dict(yaml.safe_load(text))
+    assert obj == load_text(text)[0]
