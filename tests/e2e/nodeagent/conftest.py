@@ -162,6 +162,8 @@ def cleanup_node(agent: AgentProcess) -> list[str]:
                         os.rmdir(p)
     for d in node_cgroup_dirs(agent.node):
         kill_cgroup_tree(d)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(d))  # the shared pinnace parent, when no other node uses it
     return found
 
 
