@@ -56,16 +56,20 @@ class NodeResourcesFit(FilterPlugin):
 
 
 def _fractions(cycle: Cycle, rows: IntArray) -> tuple[FloatArray, FloatArray]:
-    """Requested/allocatable for cpu and memory after placing the pod (non-zero requests)."""
-    c = cycle.cache
-    alloc = c.alloc[rows, :2].astype(np.float64)
-    used = c.used_nz[rows].astype(np.float64)
-    used[:, 0] += cycle.req[2]
-    used[:, 1] += cycle.req[3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(alloc > 0, used / np.maximum(alloc, 1.0), 1.0)
-    frac = np.clip(frac, 0.0, 1.0)
-    return frac[:, 0], frac[:, 1]
+    """Requested/allocatable for cpu and memory after placing the pod (non-zero requests), per row of
+    `rows`; computed once per cycle over all rows (contiguous vector ops), then gathered."""
+
+    def compute() -> tuple[FloatArray, FloatArray]:
+        c = cycle.cache
+        n = cycle.n
+        alloc = np.maximum(c.alloc[:n, :2], 1).astype(np.float64)
+        used = c.used_nz[:n].astype(np.float64)
+        cpu = np.minimum((used[:, 0] + cycle.req[2]) / alloc[:, 0], 1.0)
+        mem = np.minimum((used[:, 1] + cycle.req[3]) / alloc[:, 1], 1.0)
+        return cpu, mem
+
+    cpu, mem = cycle.memo("fractions", compute)
+    return cpu[rows], mem[rows]
 
 
 class LeastAllocated(ScorePlugin):
