@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from collections.abc import Iterable, Mapping
 
@@ -38,7 +39,9 @@ class Problems:
             return
         if value not in options:
             near = [o for o in options if o.lower() == value.lower()]
+            near = near or difflib.get_close_matches(value, options, n=1, cutoff=0.7)
             hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint += names.lookalike_note(value)
             self.add(path, f"unsupported value {value!r}: must be one of {', '.join(options)}{hint}")
 
     def port(self, path: str, value: int, *, zero_ok: bool = False) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+
+from pinnace.manifest.lookalikes import LOOKALIKES
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -13,7 +16,46 @@ _ENV_NAME = re.compile(r"^[^=]+$")
 _PERCENT = re.compile(r"^[0-9]+%$")
 
 
+def lookalike_note(value: str) -> str:
+    """ " (it contains U+2010 HYPHEN, ...)" when the text holds a character that imitates ASCII syntax."""
+    for ch in value:
+        if ch in LOOKALIKES:
+            rep = LOOKALIKES[ch]
+            name = unicodedata.name(ch, "UNKNOWN")
+            like = f", which looks like {rep!r} but is not" if rep else ", an invisible character"
+            return f" (it contains U+{ord(ch):04X} {name}{like})"
+    return ""
+
+
+def _with_note(value: str, message: str | None) -> str | None:
+    return None if message is None else message + lookalike_note(value)
+
+
 def dns1123_label(value: str) -> str | None:
+    return _with_note(value, _dns1123_label(value))
+
+
+def dns1123_subdomain(value: str) -> str | None:
+    return _with_note(value, _dns1123_subdomain(value))
+
+
+def dns1035_label(value: str) -> str | None:
+    return _with_note(value, _dns1035_label(value))
+
+
+def qualified_name(value: str) -> str | None:
+    return _with_note(value, _qualified_name(value))
+
+
+def label_value(value: str) -> str | None:
+    return _with_note(value, _label_value(value))
+
+
+def port_name(value: str) -> str | None:
+    return _with_note(value, _port_name(value))
+
+
+def _dns1123_label(value: str) -> str | None:
     """None if valid, else why not (names of namespaces, containers, volumes, ...)."""
     if len(value) > 63:
         return f"{value!r} is longer than 63 characters"
@@ -25,11 +67,11 @@ def dns1123_label(value: str) -> str | None:
     return None
 
 
-def dns1123_subdomain(value: str) -> str | None:
+def _dns1123_subdomain(value: str) -> str | None:
     """None if valid, else why not (names of most objects)."""
     if len(value) > 253:
         return f"{value!r} is longer than 253 characters"
-    if not value or any(dns1123_label(part) for part in value.split(".")):
+    if not value or any(_dns1123_label(part) for part in value.split(".")):
         return (
             f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '.', starting and "
             "ending with a letter or digit (e.g. 'example.com' or 'my-name')"
@@ -37,7 +79,7 @@ def dns1123_subdomain(value: str) -> str | None:
     return None
 
 
-def dns1035_label(value: str) -> str | None:
+def _dns1035_label(value: str) -> str | None:
     """None if valid, else why not (Service names: must start with a letter)."""
     if len(value) > 63:
         return f"{value!r} is longer than 63 characters"
@@ -49,10 +91,10 @@ def dns1035_label(value: str) -> str | None:
     return None
 
 
-def qualified_name(value: str) -> str | None:
+def _qualified_name(value: str) -> str | None:
     """Label and annotation keys: [prefix/]name, the prefix a DNS subdomain, the name <= 63 characters."""
     prefix, slash, name = value.rpartition("/")
-    if slash and (not prefix or dns1123_subdomain(prefix)):
+    if slash and (not prefix or _dns1123_subdomain(prefix)):
         return f"{value!r}: the prefix before '/' must be a DNS subdomain such as example.com"
     if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
         return (
@@ -62,7 +104,7 @@ def qualified_name(value: str) -> str | None:
     return None
 
 
-def label_value(value: str) -> str | None:
+def _label_value(value: str) -> str | None:
     if len(value) > 63:
         return f"{value!r} is longer than 63 characters"
     if not _LABEL_VALUE.match(value):
@@ -73,7 +115,7 @@ def label_value(value: str) -> str | None:
     return None
 
 
-def port_name(value: str) -> str | None:
+def _port_name(value: str) -> str | None:
     """IANA service names: <= 15 lower-case letters, digits and '-', with at least one letter."""
     if len(value) > 15 or not _IANA_SVC_NAME.match(value) or "--" in value or not re.search(r"[a-z]", value):
         return (

@@ -46,11 +46,8 @@ def _meta(p: Problems, m: meta_pb2.ObjectMeta, rule: _NameRule, *, namespaced: b
         p.check("metadata.name", rule(m.name))
     elif not m.generate_name:
         p.add("metadata.name", "required: name or generateName")
-    if m.namespace:
-        if not namespaced:
-            p.add("metadata.namespace", "this kind is not namespaced; remove the namespace")
-        else:
-            p.check("metadata.namespace", names.dns1123_label(m.namespace))
+    if m.namespace and namespaced:  # cluster-scoped kinds ignore a namespace, as in Kubernetes
+        p.check("metadata.namespace", names.dns1123_label(m.namespace))
     p.labels("metadata.labels", m.labels)
     p.labels("metadata.annotations", m.annotations, values=False)
     for i, ref in enumerate(m.owner_references):

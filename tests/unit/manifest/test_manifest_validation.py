@@ -162,8 +162,6 @@ def test_names() -> None:
     assert paths(svc) == ["metadata.name"]
     gen = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "tmp-"}}
     assert paths(gen) == []
-    pv_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "namespace": "b"}}
-    assert paths(pv_ns) == ["metadata.namespace"]
 
 
 def _deploy(strategy: dict[str, Any] | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -306,3 +304,19 @@ def test_unsupported_table_names_only_fields_pinnace_lacks() -> None:
     for name, fields in UNSUPPORTED.items():
         assert name in messages, name
         assert not fields & set(schema.fields_by_json(messages[name])), name
+
+
+def test_lookalikes_in_quoted_names_are_pointed_out() -> None:
+    found = problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "my\u2010ns"}})
+    assert len(found) == 1 and "U+2010 HYPHEN, which looks like '-' but is not" in found[0].message
+    svc = _svc(type="Load\u2010Balancer", ports=[{"port": 80}])
+    assert "U+2010" in problems(svc)[0].message
+
+
+def test_enum_typos_get_suggestions() -> None:
+    found = problems(_deploy({"type": "Recreat"}))
+    assert "did you mean 'Recreate'?" in found[0].message
+
+
+def test_cluster_scoped_kinds_ignore_namespace() -> None:
+    assert paths({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "namespace": "b"}}) == []
