@@ -17,7 +17,7 @@ _PERCENT = re.compile(r"^[0-9]+%$")
 
 
 def lookalike_note(value: str) -> str:
-    """ " (it contains U+2010 HYPHEN, ...)" when the text holds a character that imitates ASCII syntax."""
+    """A note naming the first character in the text that imitates ASCII syntax; "" if there is none."""
     for ch in value:
         if ch in LOOKALIKES:
             rep = LOOKALIKES[ch]
