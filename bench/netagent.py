@@ -56,8 +56,9 @@ async def _inner_proxy(n_services: int, n_endpoints: int) -> dict[str, float]:
     ports = _ports(n_services, n_endpoints)
     full_times, restore_times = [], []
     payload = ""
+    empty = "*nat\nCOMMIT\n"
     for _ in range(3):
-        ipt.remove_all()
+        ipt.restore(empty, noflush=False)
         s = ProxySyncer(ipt, rules.Options(), min_sync_period=0)
         for sp in ports:
             s.set_service(f"bench/{sp.name}", [sp])
@@ -68,14 +69,13 @@ async def _inner_proxy(n_services: int, n_endpoints: int) -> dict[str, float]:
         for r in s._rendered.values():
             new.update(r.chains)
         new.update(s._assemble_tops())
-        payload = rules.full_payload(new, [])
-        ipt.remove_all()
-        ipt.ensure_jumps()
+        payload = rules.full_table_payload(new, rules.parse_foreign(""))
+        ipt.restore(empty, noflush=False)
         t0 = time.perf_counter()
-        ipt.restore(payload)
+        ipt.restore(payload, noflush=False)
         restore_times.append(time.perf_counter() - t0)
     # Endpoint changes on top of the full state (the syncer's view matches the kernel again).
-    ipt.remove_all()
+    ipt.restore(empty, noflush=False)
     s = ProxySyncer(ipt, rules.Options(), min_sync_period=0)
     for sp in ports:
         s.set_service(f"bench/{sp.name}", [sp])
@@ -94,7 +94,7 @@ async def _inner_proxy(n_services: int, n_endpoints: int) -> dict[str, float]:
         written = max(written, st.chains_written + st.chains_deleted)
         assert not st.full
     rules_n = payload.count("\n-A ")
-    ipt.remove_all()
+    ipt.restore(empty, noflush=False)
     return {
         "full_sync_s": round(min(full_times), 3),
         "restore_only_s": round(min(restore_times), 3),

@@ -47,9 +47,10 @@ class Iptables:
             raise IptablesError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip()[:2000]}")
         return proc.stdout
 
-    def restore(self, payload: str) -> None:
-        """Apply a nat-table payload atomically, leaving undeclared chains alone."""
-        self._run([self.restore_bin, "-w", "5", "--noflush"], input=payload)
+    def restore(self, payload: str, noflush: bool = True) -> None:
+        """Apply a nat-table payload atomically; with noflush, undeclared chains are left alone."""
+        argv = [self.restore_bin, "-w", "5", *(["--noflush"] if noflush else [])]
+        self._run(argv, input=payload, timeout=600)
 
     def save_nat(self) -> str:
         return self._run([self.save_bin, "-t", "nat"])

@@ -159,6 +159,65 @@ def restore_payload(new: Ruleset, write: Iterable[str], delete: Iterable[str]) -
     return "\n".join(lines)
 
 
+BUILTIN = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+
+
+@dataclass
+class Foreign:
+    """What others keep in the nat table (from iptables-save): their chains, rules and policies."""
+
+    policies: dict[str, str]
+    chains: list[str]
+    rules: list[str]
+
+
+def parse_foreign(saved: str) -> Foreign:
+    """Everything in an `iptables-save -t nat` dump that is not ours (nor a jump to ours)."""
+    policies = {b: "ACCEPT" for b in BUILTIN}
+    chains: list[str] = []
+    kept: list[str] = []
+    in_nat = False
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            in_nat = line == "*nat"
+            continue
+        if not in_nat or not line or line.startswith("#") or line == "COMMIT":
+            continue
+        if line.startswith(":"):
+            name, policy = line[1:].split()[:2]
+            if name in policies:
+                policies[name] = policy
+            elif not name.startswith(PREFIX):
+                chains.append(name)
+            continue
+        if line.startswith("-A "):
+            parts = line.split()
+            if parts[1].startswith(PREFIX) or f"-j {PREFIX}" in line or f"-g {PREFIX}" in line:
+                continue
+            kept.append(line)
+    return Foreign(policies=policies, chains=chains, rules=kept)
+
+
+def full_table_payload(new: Ruleset, foreign: Foreign) -> str:
+    """The whole nat table (theirs preserved, ours complete) for a plain iptables-restore.
+
+    Without --noflush, iptables-nft-restore loads a large table an order of magnitude faster than
+    with it; the table is replaced atomically and what others had in it is written back as it was.
+    """
+    lines = ["*nat"]
+    lines.extend(f":{b} {foreign.policies.get(b, 'ACCEPT')} [0:0]" for b in BUILTIN)
+    lines.extend(f":{c} - [0:0]" for c in foreign.chains)
+    lines.extend(f":{c} - [0:0]" for c in new)
+    for parent, target, comment in JUMPS:
+        lines.append(f'-A {parent} -m comment --comment "{comment}" -j {target}')
+    lines.extend(foreign.rules)
+    for rl in new.values():
+        lines.extend(rl)
+    lines.append("COMMIT")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def full_payload(new: Ruleset, existing: Iterable[str]) -> str:
     """Everything in `new`, plus deletion of our chains that exist but are no longer wanted."""
     stale = [c for c in existing if c.startswith(PREFIX) and c not in new]

@@ -2,8 +2,9 @@
 
 Per Service the rendered chains are cached. A sync after a few changes restores only the chains
 that differ (plus PINNACE-SERVICES / -NODEPORTS when their lines changed) with --noflush; the
-first sync, a periodic resync, an error or many changed services trigger a full sync, which also
-deletes stale PINNACE-* chains left by an earlier run. Syncs run at most once per
+first sync, a periodic resync, an error or many changed services trigger a full sync: the whole
+nat table rewritten in one plain iptables-restore (others' chains and rules read back from
+iptables-save and kept), which also drops stale PINNACE-* chains left by an earlier run. Syncs run at most once per
 `min_sync_period`, but a change after a quiet period is applied at once (kube-proxy's
 BoundedFrequencyRunner with burst 2).
 """
@@ -45,7 +46,7 @@ class ProxySyncer:
     ipt: Iptables
     opts: rules.Options = field(default_factory=rules.Options)
     min_sync_period: float = 1.0
-    full_resync_period: float = 300.0
+    full_resync_period: float = 3600.0
     full_sync_threshold: int = 200
     skip_ips: frozenset[str] = frozenset()
 
@@ -121,13 +122,12 @@ class ProxySyncer:
             for r in self._rendered.values():
                 new.update(r.chains)
             new.update(tops)
-            existing = self.ipt.our_chains()
+            foreign = rules.parse_foreign(self.ipt.save_nat())
             t1 = time.perf_counter()
-            payload = rules.full_payload(new, existing)
-            write_n, delete_n = len(new), len([c for c in existing if c not in new])
-            self.ipt.ensure_jumps()
+            payload = rules.full_table_payload(new, foreign)
+            write_n, delete_n = len(new), 0
             t2 = time.perf_counter()
-            self.ipt.restore(payload)
+            self.ipt.restore(payload, noflush=False)
             self._applied = new
         else:
             write: list[str] = []
