@@ -68,9 +68,11 @@ class NodeCache:
         self.taints: list[tuple[node_pb2.Taint, ...]] = []
         self.valid: BoolArray = np.zeros(0, dtype=bool)
         self.unschedulable: BoolArray = np.zeros(0, dtype=bool)
-        self.alloc: IntArray = np.zeros((0, 3), dtype=np.int64)
-        self.used: IntArray = np.zeros((0, 3), dtype=np.int64)
-        self.used_nz: IntArray = np.zeros((0, 2), dtype=np.int64)
+        # resource-major layout ([CPU], [MEM], [PODS] rows are contiguous vectors over nodes)
+        self.alloc: IntArray = np.zeros((3, 0), dtype=np.int64)
+        self.used: IntArray = np.zeros((3, 0), dtype=np.int64)
+        self.used_nz: FloatArray = np.zeros((2, 0), dtype=np.float64)
+        self.alloc_f: FloatArray = np.ones((2, 0), dtype=np.float64)  # cpu/mem allocatable, at least 1
         self.pods_on: list[dict[str, PodEntry]] = []
         self.free: list[int] = []
         self.high = 0
@@ -95,9 +97,10 @@ class NodeCache:
         self.pods_on.extend({} for _ in range(extra))
         self.valid = np.concatenate([self.valid, np.zeros(extra, dtype=bool)])
         self.unschedulable = np.concatenate([self.unschedulable, np.zeros(extra, dtype=bool)])
-        self.alloc = np.concatenate([self.alloc, np.zeros((extra, 3), dtype=np.int64)])
-        self.used = np.concatenate([self.used, np.zeros((extra, 3), dtype=np.int64)])
-        self.used_nz = np.concatenate([self.used_nz, np.zeros((extra, 2), dtype=np.int64)])
+        self.alloc = np.concatenate([self.alloc, np.zeros((3, extra), dtype=np.int64)], axis=1)
+        self.used = np.concatenate([self.used, np.zeros((3, extra), dtype=np.int64)], axis=1)
+        self.used_nz = np.concatenate([self.used_nz, np.zeros((2, extra), dtype=np.float64)], axis=1)
+        self.alloc_f = np.concatenate([self.alloc_f, np.ones((2, extra), dtype=np.float64)], axis=1)
         self.capacity = capacity
 
     @property
@@ -134,8 +137,8 @@ class NodeCache:
             self.index[name] = i
             self.names[i] = name
             self.valid[i] = True
-            self.used[i] = 0
-            self.used_nz[i] = 0
+            self.used[:, i] = 0
+            self.used_nz[:, i] = 0
             self.pods_on[i] = {}
             self.version += 1
             for entry in self.parked.pop(name, {}).values():
@@ -150,7 +153,8 @@ class NodeCache:
         self.taints[i] = taints
         self.nodes[i] = node
         self.unschedulable[i] = node.spec.unschedulable
-        self.alloc[i] = node_allocatable(node)
+        self.alloc[:, i] = node_allocatable(node)
+        self.alloc_f[:, i] = np.maximum(self.alloc[:2, i], 1)
 
     def remove_node(self, name: str) -> None:
         i = self.index.pop(name, None)
@@ -166,19 +170,20 @@ class NodeCache:
         self.taints[i] = ()
         self.valid[i] = False
         self.unschedulable[i] = False
-        self.alloc[i] = 0
-        self.used[i] = 0
-        self.used_nz[i] = 0
+        self.alloc[:, i] = 0
+        self.alloc_f[:, i] = 1
+        self.used[:, i] = 0
+        self.used_nz[:, i] = 0
         self.free.append(i)
         self.version += 1
 
     # ---- pods -------------------------------------------------------------------------------------
     def _count(self, i: int, e: PodEntry, sign: int) -> None:
-        self.used[i, CPU] += sign * e.req[0]
-        self.used[i, MEM] += sign * e.req[1]
-        self.used[i, PODS] += sign
-        self.used_nz[i, CPU] += sign * e.nz[0]
-        self.used_nz[i, MEM] += sign * e.nz[1]
+        self.used[CPU, i] += sign * e.req[0]
+        self.used[MEM, i] += sign * e.req[1]
+        self.used[PODS, i] += sign
+        self.used_nz[CPU, i] += sign * e.nz[0]
+        self.used_nz[MEM, i] += sign * e.nz[1]
 
     def add_pod(self, entry: PodEntry) -> None:
         """Count a pod on its node (replacing an earlier record of it)."""

@@ -52,6 +52,10 @@ class Cycle:
     req: tuple[int, int, int, int]
     scratch: dict[str, Any] = field(default_factory=dict)
 
+    def pick(self, values: Any, rows: IntArray) -> Any:
+        """values[rows], without a gather when rows are all the rows."""
+        return values if rows.size == self.n else values[rows]
+
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self.scratch:
             self.scratch[key] = compute()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from pinnace.api import meta_pb2, node_pb2, pod_pb2
 from pinnace.common.quantity import QuantityError, cpu_millis, to_bytes
@@ -13,22 +14,28 @@ DEFAULT_CPU_MILLIS = 100
 DEFAULT_MEMORY_BYTES = 200 * 1024 * 1024
 
 
-def _cpu(q: Mapping[str, meta_pb2.Quantity], name: str = "cpu") -> int | None:
-    if name not in q:
-        return None
+@lru_cache(maxsize=4096)
+def _cpu_text(text: str) -> int | None:
     try:
-        return cpu_millis(q[name].value)
+        return cpu_millis(text)
     except QuantityError:
         return None
+
+
+@lru_cache(maxsize=4096)
+def _mem_text(text: str) -> int | None:
+    try:
+        return to_bytes(text)
+    except QuantityError:
+        return None
+
+
+def _cpu(q: Mapping[str, meta_pb2.Quantity], name: str = "cpu") -> int | None:
+    return _cpu_text(q[name].value) if name in q else None
 
 
 def _mem(q: Mapping[str, meta_pb2.Quantity], name: str = "memory") -> int | None:
-    if name not in q:
-        return None
-    try:
-        return to_bytes(q[name].value)
-    except QuantityError:
-        return None
+    return _mem_text(q[name].value) if name in q else None
 
 
 def pod_requests(spec: pod_pb2.PodSpec) -> tuple[int, int, int, int]:

@@ -19,11 +19,10 @@ class NodeResourcesFit(FilterPlugin):
         def compute() -> tuple[BoolArray, BoolArray, BoolArray]:
             c = cycle.cache
             n = cycle.n
-            free = c.alloc[:n] - c.used[:n]
             cpu, mem = cycle.req[0], cycle.req[1]
-            no_cpu = (free[:, CPU] < cpu) if cpu > 0 else np.zeros(n, dtype=bool)
-            no_mem = (free[:, MEM] < mem) if mem > 0 else np.zeros(n, dtype=bool)
-            no_pods = free[:, PODS] < 1
+            no_cpu = (c.alloc[CPU, :n] - c.used[CPU, :n] < cpu) if cpu > 0 else np.zeros(n, dtype=bool)
+            no_mem = (c.alloc[MEM, :n] - c.used[MEM, :n] < mem) if mem > 0 else np.zeros(n, dtype=bool)
+            no_pods = c.alloc[PODS, :n] - c.used[PODS, :n] < 1
             return no_cpu, no_mem, no_pods
 
         result: tuple[BoolArray, BoolArray, BoolArray] = cycle.memo("fit", compute)
@@ -62,14 +61,12 @@ def _fractions(cycle: Cycle, rows: IntArray) -> tuple[FloatArray, FloatArray]:
     def compute() -> tuple[FloatArray, FloatArray]:
         c = cycle.cache
         n = cycle.n
-        alloc = np.maximum(c.alloc[:n, :2], 1).astype(np.float64)
-        used = c.used_nz[:n].astype(np.float64)
-        cpu = np.minimum((used[:, 0] + cycle.req[2]) / alloc[:, 0], 1.0)
-        mem = np.minimum((used[:, 1] + cycle.req[3]) / alloc[:, 1], 1.0)
+        cpu = np.minimum((c.used_nz[CPU, :n] + cycle.req[2]) / c.alloc_f[CPU, :n], 1.0)
+        mem = np.minimum((c.used_nz[MEM, :n] + cycle.req[3]) / c.alloc_f[MEM, :n], 1.0)
         return cpu, mem
 
     cpu, mem = cycle.memo("fractions", compute)
-    return cpu[rows], mem[rows]
+    return cycle.pick(cpu, rows), cycle.pick(mem, rows)
 
 
 class LeastAllocated(ScorePlugin):

@@ -34,6 +34,8 @@ def taint_text(t: node_pb2.Taint) -> str:
 
 
 def _tol_key(pod: pod_pb2.Pod) -> bytes:
+    if not pod.spec.tolerations:
+        return b""
     return b"".join(t.SerializeToString(deterministic=True) + b"\x00" for t in pod.spec.tolerations)
 
 
@@ -72,7 +74,7 @@ class TaintToleration(FilterPlugin, ScorePlugin):
             return out
 
         counts: FloatArray = cache.cached(("prefer-taints", _tol_key(cycle.pod)), compute)
-        raw = counts[rows]
+        raw = cycle.pick(counts[: cycle.n], rows)
         if not raw.any():
             return None
         return normalize(raw, reverse=True)
