@@ -9,87 +9,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import yaml
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from pinnace.api import meta_pb2
 from pinnace.common import kinds
-from pinnace.common.quantity import QuantityError, parse_quantity
 from pinnace.manifest import schema
+from pinnace.manifest.nodes import (
+    CONSTRUCTOR,
+    KEY_VALUE,
+    Bad,
+    Position,
+    describe,
+    is_null,
+    position,
+    scalar,
+    source_lines,
+)
 from pinnace.manifest.problems import Problem
 from pinnace.manifest.schema import Desc, Field
+from pinnace.manifest.special import bad_text, read_special
 from pinnace.manifest.syntax import missing_space, missing_space_message
 from pinnace.manifest.unsupported import is_unsupported
-
-_STR = "tag:yaml.org,2002:str"
-_NULL = "tag:yaml.org,2002:null"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_MERGE = "tag:yaml.org,2002:merge"
-_KEY_VALUE = re.compile(r"^([A-Za-z0-9_.\-/]+)(\s+:\s*|:)(\S.*)$")
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-
-Position = tuple[int, int]
-
-
-def position(node: yaml.Node) -> Position:
-    mark = node.start_mark
-    if mark is None:
-        return (0, 0)
-    return (mark.line + 1, mark.column + 1)
-
-
-class _Bad(Exception):
-    """A scalar that cannot be read as the YAML type its tag says."""
-
-
-def scalar(node: yaml.ScalarNode) -> Any:
-    """The Python value of a scalar node: None, bool, int, float or str (timestamps stay text)."""
-    tag = node.tag
-    try:
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return _CONSTRUCTOR.construct_yaml_bool(node)
-        if tag == _INT:
-            return _CONSTRUCTOR.construct_yaml_int(node)
-        if tag == _FLOAT:
-            return _CONSTRUCTOR.construct_yaml_float(node)
-    except (ValueError, TypeError, OverflowError, IndexError, yaml.YAMLError) as exc:
-        raise _Bad(f"{node.value!r} is not a valid {tag.rsplit(':', 1)[-1]}") from exc
-    if tag in (_STR, _TIMESTAMP, _MERGE):
-        return str(node.value)
-    raise _Bad(f"the YAML tag {tag} is not supported here; remove it")
-
-
-def describe(node: yaml.Node) -> str:
-    """How a node reads to a user: "a list", "a mapping", "the number 3", "the text \"x\""."""
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if not isinstance(node, yaml.ScalarNode):
-        return "a list"
-    try:
-        value = scalar(node)
-    except _Bad:
-        return f"the value {node.value!r}"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {node.value}"
-    if isinstance(value, (int, float)):
-        return f"the number {node.value}"
-    text = str(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    quoted = " quoted" if node.style in ("'", '"') else ""
-    return f'the{quoted} text "{text}"'
 
 
 @dataclass
@@ -110,7 +53,7 @@ class Decoder:
     def mapping_items(self, node: yaml.MappingNode, path: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """(key, key node, value node) with merge keys applied, non-text and duplicate keys reported."""
         try:
-            _CONSTRUCTOR.flatten_mapping(node)
+            CONSTRUCTOR.flatten_mapping(node)
         except (yaml.YAMLError, RecursionError, TypeError, AttributeError) as exc:
             self.error(node, path, f"bad merge key (<<): {exc}")
         items: list[tuple[str, yaml.Node, yaml.Node]] = []
@@ -121,7 +64,7 @@ class Decoder:
                 continue
             try:
                 key = scalar(knode)
-            except _Bad as exc:
+            except Bad as exc:
                 self.error(knode, path, str(exc))
                 continue
             if key is None or not isinstance(key, str):
@@ -157,14 +100,14 @@ class Decoder:
     def expected_mapping(self, node: yaml.Node, path: str, what: str) -> None:
         msg = f"expected a mapping (the fields of {what}), got {describe(node)}"
         if isinstance(node, yaml.ScalarNode) and node.style is None:
-            lines = _source_lines(node)
+            lines = source_lines(node)
             if len(lines) > 1:
                 for line0, text in lines:
                     hit = missing_space(text)
                     if hit is not None:
                         self.error((line0 + 1, hit[0] + 1), path, missing_space_message(hit[1], hit[2]))
             else:
-                m = _KEY_VALUE.match(str(node.value).split("\n")[0])
+                m = KEY_VALUE.match(str(node.value).split("\n")[0])
                 if m:
                     msg += (
                         f'; YAML needs a space after the colon (and none before it) to make "{m.group(1)}" a key: '
@@ -205,7 +148,7 @@ class Decoder:
     # --- fields ---------------------------------------------------------------------------------
 
     def field(self, node: yaml.Node, msg: Message, fd: Field, path: str) -> None:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+        if is_null(node):
             return  # null means "not set", as in Kubernetes
         if schema.is_map(fd):
             self.map_field(node, getattr(msg, fd.name), fd, path)
@@ -238,7 +181,7 @@ class Decoder:
         for i, item in enumerate(node.value):
             ipath = f"{path}[{i}]"
             self.positions.setdefault(ipath, position(item))
-            if isinstance(item, yaml.ScalarNode) and item.tag == _NULL:
+            if is_null(item):
                 self.error(item, ipath, "empty list item")
                 continue
             if schema.is_message(fd):
@@ -258,7 +201,7 @@ class Decoder:
         for key, knode, vnode in self.mapping_items(node, path):
             kpath = f"{path}[{key}]"
             self.positions.setdefault(kpath, position(knode))
-            if isinstance(vnode, yaml.ScalarNode) and vnode.tag == _NULL:
+            if is_null(vnode):
                 self.error(vnode, kpath, 'no value; write "" for an empty one')
                 continue
             if schema.is_message(value_fd):
@@ -272,81 +215,17 @@ class Decoder:
 
     def special(self, node: yaml.Node, msg: Message, path: str) -> bool:
         """Read IntOrString, Quantity and Timestamp; False for ordinary messages."""
-        name = msg.DESCRIPTOR.full_name
-        if name not in schema.SPECIAL:
+        if msg.DESCRIPTOR.full_name not in schema.SPECIAL:
             return False
-        if not isinstance(node, yaml.ScalarNode):
-            expected = {
-                schema.INT_OR_STRING: "a number or a name",
-                schema.QUANTITY: 'a quantity such as 500m, 1, "2.5" or 3Gi',
-                schema.TIMESTAMP: "a time such as 2024-01-31T12:00:00Z",
-            }[name]
-            self.error(node, path, f"expected {expected}, got {describe(node)}")
-            return True
-        try:
-            value = scalar(node)
-        except _Bad as exc:
-            self.error(node, path, str(exc))
-            return True
-        if name == schema.INT_OR_STRING:
-            self.int_or_string(node, value, msg, path)
-        elif name == schema.QUANTITY:
-            self.quantity(node, value, msg, path)
-        else:
-            self.timestamp(node, value, msg, path)
+        problem = read_special(node, msg)
+        if problem is not None:
+            self.error(node, path, problem)
         return True
 
-    def int_or_string(self, node: yaml.ScalarNode, value: Any, msg: Message, path: str) -> None:
-        assert isinstance(msg, meta_pb2.IntOrString)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            self.error(node, path, f"expected a whole number or a name, got {describe(node)}")
-        elif isinstance(value, int):
-            if not -(2**31) <= value < 2**31:
-                self.error(node, path, f"{value} is out of range for a 32-bit integer")
-            else:
-                msg.int_val = value
-        elif self.text_ok(node, value, path):
-            msg.str_val = value
-
-    def quantity(self, node: yaml.ScalarNode, value: Any, msg: Message, path: str) -> None:
-        assert isinstance(msg, meta_pb2.Quantity)
-        if isinstance(value, bool) or value is None:
-            self.error(node, path, f"expected a quantity such as 500m, 1 or 3Gi, got {describe(node)}")
-            return
-        text = str(node.value).strip() if node.style is None else str(value).strip()
-        try:
-            parse_quantity(text)
-        except QuantityError as exc:
-            self.error(node, path, str(exc))
-            return
-        if self.text_ok(node, text, path):
-            msg.value = text
-
-    def timestamp(self, node: yaml.ScalarNode, value: Any, msg: Message, path: str) -> None:
-        assert isinstance(msg, Timestamp)
-        if not isinstance(value, str) or isinstance(value, bool):
-            self.error(node, path, f"expected an RFC 3339 time such as 2024-01-31T12:00:00Z, got {describe(node)}")
-            return
-        try:
-            msg.FromJsonString(value.strip())
-            return
-        except (ValueError, TypeError, OverflowError):
-            pass
-        try:  # what yaml.safe_load gives for a time: "2024-01-31 12:00:00+00:00"
-            when = datetime.fromisoformat(value.strip())
-            if when.tzinfo is None:
-                raise ValueError("no time zone")
-            msg.FromDatetime(when)
-        except (ValueError, TypeError, OverflowError):
-            self.error(
-                node, path, f'"{value}" is not an RFC 3339 time; write e.g. 2024-01-31T12:00:00Z (with a time zone)'
-            )
-
     def text_ok(self, node: yaml.Node, value: str, path: str) -> bool:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            self.error(node, path, "the text holds an invalid character (a lone surrogate escape); remove it")
+        problem = bad_text(value)
+        if problem is not None:
+            self.error(node, path, problem)
             return False
         return True
 
@@ -359,7 +238,7 @@ class Decoder:
             return None
         try:
             value = scalar(node)
-        except _Bad as exc:
+        except Bad as exc:
             self.error(node, path, str(exc))
             return None
         if value is None:
@@ -396,16 +275,6 @@ class Decoder:
             return None
         self.error(node, path, f"fields of type {fd.type} cannot be read from a manifest")
         return None
-
-
-def _source_lines(node: yaml.Node) -> list[tuple[int, str]]:
-    """(0-based line, text) of the source lines a node spans, when the marks carry the source."""
-    start, end = node.start_mark, node.end_mark
-    buffer = getattr(start, "buffer", None)
-    if start is None or end is None or not isinstance(buffer, str):
-        return []
-    lines = buffer.split("\n")
-    return [(i, lines[i]) for i in range(start.line, min(end.line, len(lines) - 1) + 1)]
 
 
 def _shared_segments(a: str, b: str) -> int:

@@ -8,7 +8,8 @@ import yaml
 
 from pinnace.api import meta_pb2, object_pb2
 from pinnace.common import kinds
-from pinnace.manifest.decode import Decoder, Position, describe, kind_info_for, scalar
+from pinnace.manifest.decode import Decoder, kind_info_for
+from pinnace.manifest.nodes import Position, describe, scalar
 from pinnace.manifest.parse import fragment_message
 from pinnace.manifest.problems import Problem
 from pinnace.manifest.schema import place_fragment

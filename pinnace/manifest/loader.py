@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from pinnace.api import object_pb2
-from pinnace.manifest.decode import Position
 from pinnace.manifest.document import Decoded, decode_document
 from pinnace.manifest.locate import nearest
+from pinnace.manifest.nodes import Position
 from pinnace.manifest.parse import decode_bytes, parse_text
 from pinnace.manifest.problems import ManifestError, Problem
 from pinnace.manifest.validation import validate as validate_object

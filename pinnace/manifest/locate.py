@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pinnace.manifest.decode import Position
+from pinnace.manifest.nodes import Position
 
 
 def parent_path(path: str) -> str:
