@@ -13,6 +13,7 @@ import yaml
 
 from pinnace.manifest.lookalikes import Lookalike, find_lookalikes, in_comment
 from pinnace.manifest.problems import Problem
+from pinnace.manifest.schema import Placement, place_fragment
 from pinnace.manifest.syntax import explain_json_error, explain_yaml_error
 
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w.\-/]*)\s*:")
@@ -88,8 +89,6 @@ def _scalar_spans(docs: list[yaml.Node]) -> list[tuple[int, int, bool]]:
 
 def _fragment_note(text: str, filename: str) -> list[Problem]:
     """For text that fails to parse: say so if it has no apiVersion/kind at the top (a fragment)."""
-    from pinnace.manifest.schema import place_fragment
-
     keys: list[str] = []
     for line in text.split("\n"):
         m = _TOP_KEY.match(line)
@@ -100,11 +99,10 @@ def _fragment_note(text: str, filename: str) -> list[Problem]:
     return [Problem(filename, 1, 1, "", fragment_message(keys, place_fragment(keys)))]
 
 
-def fragment_message(keys: list[str], placement: object) -> str:
-    from pinnace.manifest.schema import Placement
-
+def fragment_message(keys: list[str], placement: Placement | None) -> str:
+    """Say that a document is not a whole object, and where its keys would fit."""
     msg = "no apiVersion and kind: this is not a whole Kubernetes object"
-    if isinstance(placement, Placement):
+    if placement is not None:
         where = f"{placement.path}.{keys[0]}" if len(keys) == 1 else placement.path
         owner = "a pod" if placement.kind == "Pod" else f"a {placement.kind}"
         msg += (
