@@ -31,8 +31,16 @@ class StoreLookup:
             return None
 
 
+def human_bytes(n: int) -> str:
+    """1.5Mi style: one decimal in the largest binary unit that fits."""
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n}B"
+
+
 def eviction_message(volume: str, limit_text: str, used: int) -> str:
-    return f"emptyDir volume {volume} exceeded its sizeLimit {limit_text} (used {format_bytes(used)})"
+    return f"emptyDir volume {volume} exceeded its sizeLimit {limit_text} (used {human_bytes(used)})"
 
 
 class Evictor:

@@ -29,7 +29,14 @@ def setup(volume: str, path: str, type_: str, *, what: str = "hostPath") -> str:
         raise VolumeError(f"{what} volume {volume}: path {path!r} must be absolute")
     path = os.path.normpath(path)
     if type_ == "":
-        return path  # no checks, as in Kubernetes
+        # No checks, as in Kubernetes; a missing path becomes a directory, as Docker's bind mounts
+        # (and so Kubernetes on Docker) always did: the runtime needs something to bind.
+        if not os.path.lexists(path):
+            try:
+                os.makedirs(path, mode=0o755, exist_ok=True)
+            except OSError as exc:
+                raise VolumeError(f"{what} volume {volume}: cannot create {path}: {exc.strerror or exc}") from exc
+        return path
     try:
         if type_ == "DirectoryOrCreate" and not os.path.lexists(path):
             os.makedirs(path, mode=0o755, exist_ok=True)

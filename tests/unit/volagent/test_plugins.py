@@ -44,6 +44,8 @@ def test_hostpath_types(tmp_path: Path) -> None:
     assert hostpath.setup("v", str(d), "Directory") == str(d)
     assert hostpath.setup("v", str(f), "File") == str(f)
     assert hostpath.setup("v", str(tmp_path / "nothing"), "") == str(tmp_path / "nothing")
+    assert (tmp_path / "nothing").is_dir()  # like Docker's bind mounts
+    assert hostpath.setup("v", str(f), "") == str(f)  # no type: no checks
     with pytest.raises(VolumeError, match="is not a directory"):
         hostpath.setup("v", str(f), "Directory")
     with pytest.raises(VolumeError, match="is not a file"):
