@@ -5,6 +5,7 @@ Syntax problems and look-alike characters come back as Problems; nothing here ra
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ def decode_bytes(data: bytes, filename: str) -> tuple[str | None, list[Problem]]
         return None, [Problem(filename, line, col, "", msg)]
 
 
-def _looks_like_json(text: str, filename: str) -> bool:
+def _looks_like_json(filename: str) -> bool:
     return filename.lower().endswith(".json")
 
 
@@ -121,7 +122,7 @@ def parse_text(text: str, filename: str) -> Parsed:
     body = text[1:] if text.startswith("\ufeff") else text
     offset_fix = len(text) - len(body)
     yaml_text = body
-    if _looks_like_json(text, filename):
+    if _looks_like_json(filename):
         try:
             json.loads(body)
         except json.JSONDecodeError as exc:
@@ -148,10 +149,12 @@ def parse_text(text: str, filename: str) -> Parsed:
         parsed.problems.append(Problem(filename, 0, 0, "", "YAML is nested too deeply"))
         return parsed
     parsed.documents = [d for d in docs if not _is_null(d)]
-    spans = _scalar_spans(parsed.documents)
+    spans = sorted(_scalar_spans(parsed.documents))  # scalars never overlap
+    starts = [start for start, _, _ in spans]
     for lk in lookalikes:
         pos = lk.offset - offset_fix
-        if any(start <= pos < end and checked for start, end, checked in spans):
+        i = bisect.bisect_right(starts, pos) - 1
+        if i >= 0 and spans[i][0] <= pos < spans[i][1] and spans[i][2]:
             parsed.problems.append(_lookalike_problem(filename, lk))
     return parsed
 
