@@ -20,6 +20,7 @@ from pinnace.common.tls import TLSConfig
 from services.nodeagent import podstate
 from services.nodeagent.api import ContainerRef, LookupError_, NodeAgentService
 from services.nodeagent.context import AgentContext
+from services.nodeagent.events import EventRecorder
 from services.nodeagent.node import NodeRegistrar, default_address
 from services.nodeagent.nodelocal import NetagentClient, VolagentClient
 from services.nodeagent.podworker import PodWorker, release_pod
@@ -93,6 +94,7 @@ class NodeAgent:
             data_dir=cfg.data_dir,
             run_dir=cfg.run_dir,
             backoff_base=cfg.backoff_base,
+            events=EventRecorder(self.client, cfg.node_name),
         )
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self.by_name: dict[str, str] = {}  # "ns/name" -> uid
@@ -154,6 +156,7 @@ class NodeAgent:
         with contextlib.suppress(Exception):
             await self.ctx.netagent.close()
             await self.ctx.volagent.close()
+        await self.ctx.events.close()
         await self.runtime.close()
         await self.client.close()
 

@@ -24,6 +24,7 @@ class AgentContext:
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     on_running: Callable[[str, float], None] | None = None  # (pod uid, time) hook for metrics
+    events: Any = None  # services.nodeagent.events.EventRecorder (None = no events)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def pod_dir(self, uid: str) -> str:

@@ -173,12 +173,15 @@ def _condition(
     return cond
 
 
-def build_status(pod: pod_pb2.Pod, st: PodState, host_ip: str, now: float, message: str = "") -> pod_pb2.PodStatus:
+def build_status(
+    pod: pod_pb2.Pod, st: PodState, host_ip: str, now: float, message: str = "", reason: str = ""
+) -> pod_pb2.PodStatus:
     """The status the agent reports for the pod (timestamps stable between calls unless something changed)."""
     policy = pod.spec.restart_policy or "Always"
     prev = pod.status
     out = pod_pb2.PodStatus(host_ip=host_ip, qos_class=qos_class(pod), nominated_node_name=prev.nominated_node_name)
-    out.phase = phase(pod, st)
+    out.phase = "Failed" if reason == "DeadlineExceeded" else phase(pod, st)
+    out.reason = reason
     if st.pod_ip:
         out.pod_ip = st.pod_ip
         out.pod_ips.add(ip=st.pod_ip)

@@ -57,11 +57,17 @@ class PodWorker:
         self.last_status: pod_pb2.PodStatus | None = None
         self.last_key = b""
         self.message = ""
+        self.reason = ""  # pod-level status reason (e.g. DeadlineExceeded: phase Failed)
         self.retry_at = 0.0
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
         self.running_reported = False
         self.log = log.bind(pod=self.key, uid=self.uid)
+
+    def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
+        if self.ctx.events is not None:
+            path = f"spec.containers{{{container}}}" if container else ""
+            self.ctx.events.emit(self.pod, type_, reason, message, path)
 
     # -- inputs ------------------------------------------------------------------------------
     def update(self, pod: pod_pb2.Pod) -> None:
@@ -120,9 +126,17 @@ class PodWorker:
         finally:
             self.done.set()
 
+    def _deadline(self) -> float:
+        spec = self.pod.spec
+        if spec.HasField("active_deadline_seconds") and self.st.start_time:
+            return self.st.start_time + max(0, spec.active_deadline_seconds)
+        return 0.0
+
     def next_timer(self) -> float | None:
         now = time.time()
         times = [cs.backoff_until for cs in self.st.containers.values() if cs.backoff_until > now]
+        if self._deadline() > now:
+            times.append(self._deadline())
         if self.retry_at > now:
             times.append(self.retry_at)
         if not times:
@@ -146,6 +160,30 @@ class PodWorker:
                 self.log.info("adopted running container", container=c.name, pid=cs.record.pid)
                 self._watch(cs)
                 self._start_probes(c, cs)
+                self._restore_probe_results(c, cs)
+
+    def _restore_probe_results(self, c: pod_pb2.Container, cs: ContainerState) -> None:
+        """Keep started/ready as last reported for an adopted container (no Ready flap on agent restart)."""
+        assert cs.record is not None
+        prev = [
+            s
+            for s in list(self.pod.status.container_statuses) + list(self.pod.status.init_container_statuses)
+            if s.name == c.name and s.container_id == cs.record.id
+        ]
+        if not prev:
+            return
+        workers = self.probes.get(c.name, {})
+        startup = workers.get("startup")
+        if prev[0].started and startup is not None and not cs.started:
+            startup.stop()
+            startup.result, startup.done = True, True
+            cs.started = True
+            self._start_main_probes(c, cs, workers, startup.target, lambda: self._probe_changed(c, cs))
+        readiness = workers.get("readiness")
+        if prev[0].ready and readiness is not None:
+            readiness.result = True
+            readiness.successes = readiness.success_threshold
+        cs.ready = cs.started and (readiness.result if readiness is not None else True)
 
     def _all_containers(self) -> list[tuple[pod_pb2.Container, str]]:
         spec = self.pod.spec
@@ -169,6 +207,17 @@ class PodWorker:
                 ex = await self.ctx.runtime.container_exit(cs.record)
                 if ex is not None:
                     self._on_exit(cs, ex)
+        deadline = self._deadline()
+        if deadline and time.time() >= deadline:
+            if self.reason != "DeadlineExceeded":
+                self.event(
+                    "Warning", "DeadlineExceeded", "Pod was active on the node longer than the specified deadline"
+                )
+            self.reason = "DeadlineExceeded"
+            self.message = "Pod was active on the node longer than the specified deadline"
+            await self._stop_all(grace_seconds(pod), only_running=True)
+            await self.report()
+            return False
         if not await self.ensure_sandbox():
             await self.report()
             return False
@@ -204,6 +253,7 @@ class PodWorker:
                     if probe is not None and probe.probe.HasField("termination_grace_period_seconds"):
                         grace = int(probe.probe.termination_grace_period_seconds)
                     self.log.info("probe failed; restarting container", container=c.name)
+                    self.event("Normal", "Killing", f"Container {c.name} failed a probe, will be restarted", c.name)
                     self._stop_in_background(c, cs, grace)
                     continue
                 await self.ensure_running(c, cs, policy)
@@ -342,6 +392,7 @@ class PodWorker:
                 name=c.name, id=f"{rt.name}://{self.uid}/{c.name}/{attempt}", attempt=attempt, started_at=now
             )
             self.log.warning("container failed to start", container=c.name, error=str(e))
+            self.event("Warning", "Failed", f"Error: {e}", c.name)
             self._on_exit(cs, ContainerExit(128, 0, "StartError", str(e), now))
             self._save()
             return
@@ -349,6 +400,7 @@ class PodWorker:
         cs.waiting_reason = cs.waiting_message = ""
         self._save()
         self.log.debug("container started", container=c.name, attempt=attempt, id=rec.id)
+        self.event("Normal", "Started", f"Started container {c.name}", c.name)
         self._watch(cs)
         if c.lifecycle.HasField("post_start"):
             ok, msg = await run_handler(
@@ -382,7 +434,10 @@ class PodWorker:
         if podstatus.should_restart(policy, cs.kind, ex):
             ran = ex.finished_at - (cs.record.started_at if cs.record else 0)
             count = 0 if ran > 600 else cs.restart_count
-            cs.backoff_until = time.time() + podstatus.backoff_delay(count, self.ctx.backoff_base, self.ctx.backoff_max)
+            delay = podstatus.backoff_delay(count, self.ctx.backoff_base, self.ctx.backoff_max)
+            cs.backoff_until = time.time() + delay
+            if delay > 0:
+                self.event("Warning", "BackOff", f"Back-off restarting failed container {cs.name}", cs.name)
         self.log.info("container exited", container=cs.name, exit_code=ex.exit_code, reason=ex.reason)
         self._save()
 
@@ -441,6 +496,9 @@ class PodWorker:
                 self._start_main_probes(c, cs, workers, startup.target, lambda: self._probe_changed(c, cs))
             elif startup.failures >= startup.failure_threshold:
                 cs.liveness_failed = True
+        for kind, w in workers.items():
+            if not w.result and w.failures >= w.failure_threshold and w.failures == w.failure_threshold:
+                self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {w.message}", c.name)
         liveness = workers.get("liveness")
         if liveness is not None and not liveness.result:
             cs.liveness_failed = True
@@ -552,7 +610,7 @@ class PodWorker:
         pod.CopyFrom(self.pod)
         if self.last_status is not None:
             pod.status.CopyFrom(self.last_status)
-        status = podstatus.build_status(pod, self.st, self.ctx.host_ip, now, self.message)
+        status = podstatus.build_status(pod, self.st, self.ctx.host_ip, now, self.message, self.reason)
         key = podstatus.status_key(status)
         if key == self.last_key:
             return

@@ -103,6 +103,7 @@ class HostRuntime(Runtime):
         log_path = os.path.join(cfg.log_dir, f"{cfg.attempt}.log")
         for old in logfiles.files_of(log_path):
             os.unlink(old)
+        self._prune(pod_uid, cfg)
         procs = self.cgroups.create_container(pod_uid, cfg.name, cfg.memory_limit, cfg.cpu_millis)
         mnts = [{"source": m.source, "target": m.target, "read_only": m.read_only} for m in cfg.mounts]
         if cfg.resolv_conf:
@@ -156,6 +157,22 @@ class HostRuntime(Runtime):
             log_path=log_path,
             image=cfg.image,
         )
+
+    def _prune(self, pod_uid: str, cfg: ContainerConfig) -> None:
+        """Keep only the previous attempt's directory and logs (for lastState and `logs --previous`)."""
+        keep = cfg.attempt - 1
+        cdirs = os.path.join(self.pod_dir(pod_uid), "containers")
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(cdirs):
+                base, _, num = name.rpartition("-")
+                if base == cfg.name and num.isdigit() and int(num) < keep:
+                    shutil.rmtree(os.path.join(cdirs, name), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(cfg.log_dir):
+                num = name.split(".", 1)[0]
+                if num.isdigit() and int(num) < keep:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(cfg.log_dir, name))
 
     def _shim_alive(self, rec: ContainerRecord) -> bool:
         return pid_alive(rec.shim_pid, os.path.join(rec.dir, "spec.json"))

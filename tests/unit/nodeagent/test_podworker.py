@@ -144,3 +144,40 @@ async def test_volumes_wait_for_volagent(env: Env) -> None:
     assert "volume agent" in p.status.message and not rt.started
     w.deleted()
     await asyncio.wait_for(w.done.wait(), 5)
+
+
+async def test_active_deadline_fails_pod(env: Env) -> None:
+    ctx, rt, client, _ = env
+    pod = _pod()
+    pod.spec.active_deadline_seconds = 1
+    pod = await client.create(pod)
+    w = PodWorker(ctx, pod)
+    w.start()
+    await _until(client, lambda p: p.status.phase == "Running")
+    p = await _until(client, lambda p: p.status.phase == "Failed", timeout=5)
+    assert p.status.reason == "DeadlineExceeded"
+    assert rt.signals and rt.signals[0][1] == signal.SIGTERM
+    w.deleted()
+    await asyncio.wait_for(w.done.wait(), 5)
+
+
+async def test_sidecar_starts_before_app_and_events(env: Env) -> None:
+    ctx, rt, client, _ = env
+    from pinnace.api import cluster_pb2
+    from services.nodeagent.events import EventRecorder
+
+    ctx.events = EventRecorder(client, "n1")
+    pod = _pod()
+    side = pod.spec.init_containers.add(name="side", image="img", command=["proxy"])
+    side.restart_policy = "Always"
+    pod = await client.create(pod)
+    w = PodWorker(ctx, pod)
+    w.start()
+    p = await _until(client, lambda p: p.status.phase == "Running" and p.status.container_statuses[0].ready)
+    assert [c.name for c in rt.started] == ["side", "c"]
+    assert p.status.init_container_statuses[0].state.HasField("running")
+    await asyncio.sleep(0.2)
+    evs = (await client.list(cluster_pb2.Event, namespace="default")).items
+    assert {e.reason for e in evs} >= {"Started"}
+    w.deleted()
+    await asyncio.wait_for(w.done.wait(), 5)
