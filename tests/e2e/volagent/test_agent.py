@@ -4,10 +4,8 @@ validation layer refusing bad volume input."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,10 +286,10 @@ def test_cli_rebind_command_line(store: StoreCluster, tmp_path: Path) -> None:
 
     parser = argparse.ArgumentParser(prog="pinnace")
     pvcli.register(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["pv", "rebind", "missing", "--claim", "default/x", "--store", store.endpoints[0]])
+    args = parser.parse_args(
+        ["pv", "rebind", "missing", "--claim", "default/x", "--store", store.endpoints[0], "--insecure"]
+    )
     from pinnace.cli.context import CLIError
 
     with pytest.raises(CLIError, match="persistentvolume missing not found"):
         args.func(args)
-    _ = time
-    _ = asyncio
