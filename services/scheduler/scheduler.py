@@ -192,6 +192,8 @@ class Scheduler:
     async def lead(self) -> None:
         """Schedule until cancelled (leadership lost)."""
         self.leading = True
+        # a fresh semaphore per term: tasks cancelled before they ran never released theirs
+        self._sem = asyncio.Semaphore(self.bind_concurrency)
         log.info("scheduling", identity=self.identity, pending=len(self.queue))
         side = [asyncio.create_task(self._flush_loop())]
         if self.events_enabled:
