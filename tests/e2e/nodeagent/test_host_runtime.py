@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -132,6 +133,24 @@ async def test_http_pod_ready_serves_logs_exec_and_cleans_up(client: AsyncClient
         agent.port, "web", ["python3", "-c", "import socket;socket.create_connection(('127.0.0.1',8080),1);print('ok')"]
     )
     assert code == 0 and stdout.strip() == b"ok"
+    # the same through the CLI
+    store = ",".join(agent.store)
+    cli = [sys.executable, "-m", "pinnace.cli.main"]
+    r = await asyncio.to_thread(
+        subprocess.run,
+        [*cli, "logs", "web", "--store", store, "--insecure", "--tail", "1"],
+        capture_output=True,
+        timeout=30,
+    )
+    assert r.returncode == 0 and b"GET / HTTP/1.1" in r.stdout, r.stderr
+    r = await asyncio.to_thread(
+        subprocess.run,
+        [*cli, "exec", "--store", store, "--insecure", "-i", "web", "--", "sh", "-c", "cat; exit 5"],
+        input=b"via-cli",
+        capture_output=True,
+        timeout=30,
+    )
+    assert r.returncode == 5 and r.stdout == b"via-cli", r.stderr
     # deletion: graceful, then every trace is gone
     pids = pids_with_marker(marker) or []
     await client.delete(pod_pb2.Pod, "web", "default")
