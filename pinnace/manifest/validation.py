@@ -66,17 +66,23 @@ def _workload_selector(p: Problems, spec: apps_pb2.ReplicaSetSpec | apps_pb2.Dep
     if not sel.match_labels and not sel.match_expressions:
         p.add("spec.selector", "required: matchLabels or matchExpressions selecting the template's pods")
     else:
+        before = len(p.items)
         p.label_selector("spec.selector", sel)
-        try:
-            matches = from_label_selector(sel).matches(dict(spec.template.metadata.labels))
-        except SelectorError as exc:
-            p.add("spec.selector", str(exc))
-        else:
-            if not matches:
-                p.add("spec.template.metadata.labels", "must match spec.selector, or the pods would not be counted")
+        if len(p.items) == before:  # a broken selector cannot be matched; its problems are reported already
+            _selector_matches_template(p, spec)
     p.labels("spec.template.metadata.labels", spec.template.metadata.labels)
     _pod_spec(p, "spec.template.spec", spec.template.spec, template=True)
     p.at_least("spec.minReadySeconds", spec.min_ready_seconds, 0)
+
+
+def _selector_matches_template(p: Problems, spec: apps_pb2.ReplicaSetSpec | apps_pb2.DeploymentSpec) -> None:
+    try:
+        matches = from_label_selector(spec.selector).matches(dict(spec.template.metadata.labels))
+    except SelectorError as exc:
+        p.add("spec.selector", str(exc))
+        return
+    if not matches:
+        p.add("spec.template.metadata.labels", "must match spec.selector, or the pods would not be counted")
 
 
 def _replica_set(p: Problems, msg: Any) -> None:
