@@ -329,3 +329,71 @@ async def test_volume_mounts_with_volagent(client: AsyncClient, agent_factory: A
         assert not os.path.exists("/mnt/pn-e2e-rw") and not os.path.exists("/mnt/pn-e2e-ro")
     finally:
         await vol.stop()
+
+
+async def test_emptydir_and_memory_volume_with_real_volagent(
+    client: AsyncClient, agent_factory: Any, tmp_path: Path
+) -> None:
+    agent: AgentProcess = agent_factory()
+    vol_log = open(tmp_path / "volagent.log", "wb")
+    vol = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.volagent",
+            "--node-name",
+            agent.node,
+            "--run-dir",
+            str(agent.run_dir),
+            "--data-dir",
+            str(agent.data_dir),
+            "--no-binder",
+            "--store",
+            ",".join(agent.store),
+            "--log-level",
+            "debug",
+        ],
+        stdout=vol_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        pod = make_pod(
+            "ed",
+            agent.node,
+            [
+                "sh",
+                "-c",
+                "echo data > /mnt/pn-e2e-ed/file && grep -q ' /mnt/pn-e2e-mem ' /proc/mounts "
+                "&& echo mem-mounted && sleep 600",
+            ],
+        )
+        pod.spec.volumes.add(name="scratch").empty_dir.medium = ""
+        pod.spec.volumes.add(name="mem").empty_dir.medium = "Memory"
+        c = pod.spec.containers[0]
+        c.volume_mounts.add(name="scratch", mount_path="/mnt/pn-e2e-ed")
+        c.volume_mounts.add(name="mem", mount_path="/mnt/pn-e2e-mem")
+        await client.create(pod)
+        p = await wait_pod(client, "ed", running, 40, "to run")
+        for _ in range(50):
+            out = await logs(agent.port, "ed")
+            if b"mem-mounted" in out:
+                break
+            await asyncio.sleep(0.1)
+        assert b"mem-mounted" in out, out
+        pod_dir = agent.data_dir / "pods" / p.metadata.uid
+        assert mounts.mounts_under(str(pod_dir))  # the tmpfs emptyDir
+        await client.delete(pod_pb2.Pod, "ed", "default")
+        await wait_gone(client, "ed", 30)
+        await asyncio.sleep(0.3)
+        assert not mounts.mounts_under(str(pod_dir))
+        assert not pod_dir.exists()
+        assert not os.path.exists("/mnt/pn-e2e-ed")
+    finally:
+        vol.terminate()
+        try:
+            vol.wait(10)
+        except subprocess.TimeoutExpired:
+            vol.kill()
+        vol_log.close()
+        for m in reversed(mounts.mounts_under(str(agent.data_dir))):
+            subprocess.run(["umount", "-l", m], check=False)
