@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+EXTRA_SCHED_ARGS: list[str] = os.environ.get("BENCH_SCHED_ARGS", "").split()
 sys.path.insert(0, str(REPO))
 
 from pinnace.api import apps_pb2, meta_pb2, node_pb2, pod_pb2  # noqa: E402
@@ -113,7 +114,9 @@ async def bench_e2e(tmp: Path, nodes: int, pods: int) -> dict[str, float]:
         first = last = 0.0
         start = time.perf_counter()
         sched = _spawn(
-            "services.scheduler", ["--store", ",".join(cluster.endpoints), "--log-level", "warning"], tmp / "sched.log"
+            "services.scheduler",
+            ["--store", ",".join(cluster.endpoints), "--log-level", "warning", *EXTRA_SCHED_ARGS],
+            tmp / "sched.log",
         )
         names: set[str] = set()
         async for ev in client.watch(pod_pb2.Pod, "default", rev):

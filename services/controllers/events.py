@@ -1,5 +1,6 @@
-"""Event recording for the controllers: Kubernetes-style Events (with repeat counting), written in the background and
-best-effort (a full queue drops events rather than slowing scheduling down)."""
+"""Event recording for the controllers: Kubernetes-style Events (with repeat counting), written in the
+background and best-effort (rate-limited; a full queue or an empty token bucket drops events rather than
+slowing the controllers down)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,20 @@ def object_reference(obj: Message) -> Any:
 class EventRecorder:
     """emit() queues an Event; run() writes them. Repeats within 10 minutes bump `count` instead."""
 
-    def __init__(self, client: AsyncClient, component: str, host: str = "", capacity: int = 2000) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        component: str,
+        host: str = "",
+        capacity: int = 2000,
+        qps: float = 50.0,
+        burst: int = 300,
+    ) -> None:
         self.client = client
+        self.qps = qps
+        self.burst = burst
+        self._tokens = float(burst)
+        self._refilled = time.monotonic()
         self.component = component
         self.host = host
         self.queue: asyncio.Queue[cluster_pb2.Event] = asyncio.Queue(maxsize=capacity)
@@ -60,6 +73,9 @@ class EventRecorder:
         ev.source.host = self.host
         ev.reporting_component = self.component
         ev.reporting_instance = self.host
+        if not self._take():
+            self.dropped += 1
+            return
         now = _now()
         ev.first_timestamp.CopyFrom(now)
         ev.last_timestamp.CopyFrom(now)
@@ -68,6 +84,17 @@ class EventRecorder:
             self.queue.put_nowait(ev)
         except asyncio.QueueFull:
             self.dropped += 1
+
+    def _take(self) -> bool:
+        """Token bucket: at most `qps` events a second after a burst, so that events never crowd out
+        the writes that matter (binds, pod creations) under load; the rest are dropped and counted."""
+        t = time.monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (t - self._refilled) * self.qps)
+        self._refilled = t
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     async def _write(self, ev: cluster_pb2.Event) -> None:
         ref = ev.involved_object

@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease-duration", type=float, default=15.0)
     p.add_argument("--renew-interval", type=float, default=5.0)
     p.add_argument("--bind-concurrency", type=int, default=128, help="binds in flight at once")
+    p.add_argument("--no-events", action="store_true", help="do not write Scheduled/FailedScheduling Events")
     return p.parse_args(argv)
 
 
@@ -37,7 +38,7 @@ async def amain(args: argparse.Namespace) -> None:
     server = build_server("scheduler", args.listen, tls, args.metrics_port) if args.listen else None
     if server is not None:
         await server.start()
-    sched = Scheduler(client, args.identity, args.scheduler_name, args.bind_concurrency)
+    sched = Scheduler(client, args.identity, args.scheduler_name, args.bind_concurrency, events=not args.no_events)
     elector = LeaderElector(
         client, "scheduler", args.identity, lease_duration=args.lease_duration, renew_interval=args.renew_interval
     )
