@@ -25,10 +25,12 @@ class Agent:
         binder: bool = True,
         env: dict[str, str] | None = None,
         extra: list[str] | None = None,
+        run_dir: Path | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.base, self.store, self.node = base, store, node
-        self.run_dir = base / node / "run"
-        self.data_dir = base / node / "data"
+        self.run_dir = run_dir or base / node / "run"
+        self.data_dir = data_dir or base / node / "data"
         self.binder, self.env, self.extra = binder, env or {}, extra or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = base / f"{node}-volagent.log"
