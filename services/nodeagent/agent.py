@@ -17,7 +17,7 @@ from pinnace.client import AsyncClient, Informer
 from pinnace.common.logging import get_logger
 from pinnace.common.server import build_server, health_serving
 from pinnace.common.tls import TLSConfig
-from services.nodeagent import podstate
+from services.nodeagent import metrics, podstate
 from services.nodeagent.api import ContainerRef, LookupError_, NodeAgentService
 from services.nodeagent.context import AgentContext
 from services.nodeagent.events import EventRecorder
@@ -175,6 +175,7 @@ class NodeAgent:
         w = PodWorker(self.ctx, pod)
         self.workers[uid] = w
         self.by_name[w.key] = uid
+        metrics.PODS.set(len(self.workers))
         w.start()
         assert w.task is not None
         w.task.add_done_callback(functools.partial(self._worker_done, uid))
@@ -183,6 +184,7 @@ class NodeAgent:
         w = self.workers.get(uid)
         if w is not None and w.done.is_set() and not self._stopping:
             self.workers.pop(uid, None)
+            metrics.PODS.set(len(self.workers))
             if self.by_name.get(w.key) == uid:
                 self.by_name.pop(w.key, None)
 

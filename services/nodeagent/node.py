@@ -270,6 +270,11 @@ class NodeRegistrar:
                     last_status = time.monotonic()
             except asyncio.CancelledError:
                 raise
+            except errors.NotFound as e:
+                log.warning("node or lease vanished; registering again", error=str(e))
+                self.registered.clear()
+                await asyncio.sleep(1.0)
+                continue
             except Exception as e:
                 log.warning("node heartbeat failed", error=f"{type(e).__name__}: {e}")
                 await asyncio.sleep(1.0)

@@ -14,7 +14,7 @@ from pinnace.api import pod_pb2
 from pinnace.client import errors
 from pinnace.common.logging import get_logger
 from pinnace.common.quantity import cpu_millis, to_bytes
-from services.nodeagent import envexpand, mounts, podstate, podstatus
+from services.nodeagent import envexpand, metrics, mounts, podstate, podstatus
 from services.nodeagent.context import AgentContext
 from services.nodeagent.nodelocal import HelperUnavailable
 from services.nodeagent.podstate import ContainerState, PodState
@@ -62,6 +62,7 @@ class PodWorker:
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
         self.running_reported = False
+        self.created_mono = time.monotonic()
         self.log = log.bind(pod=self.key, uid=self.uid)
 
     def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
@@ -147,6 +148,10 @@ class PodWorker:
         """Load the persisted state and reattach to containers that still run."""
         saved = podstate.load(self.ctx.pod_dir(self.uid))
         if saved is None:
+            if self.uid in await self.ctx.runtime.list_sandbox_uids():
+                # leftovers without a state file (wiped data dir): remove them rather than run duplicates
+                self.log.warning("removing untracked leftovers of this pod before starting it")
+                await self.ctx.runtime.cleanup_pod(self.uid)
             return
         self.st = saved
         for c, _kind in self._all_containers():
@@ -393,6 +398,7 @@ class PodWorker:
             )
             self.log.warning("container failed to start", container=c.name, error=str(e))
             self.event("Warning", "Failed", f"Error: {e}", c.name)
+            metrics.CONTAINER_STARTS.labels("error").inc()
             self._on_exit(cs, ContainerExit(128, 0, "StartError", str(e), now))
             self._save()
             return
@@ -401,6 +407,7 @@ class PodWorker:
         self._save()
         self.log.debug("container started", container=c.name, attempt=attempt, id=rec.id)
         self.event("Normal", "Started", f"Started container {c.name}", c.name)
+        metrics.CONTAINER_STARTS.labels("ok").inc()
         self._watch(cs)
         if c.lifecycle.HasField("post_start"):
             ok, msg = await run_handler(
@@ -439,6 +446,7 @@ class PodWorker:
             if delay > 0:
                 self.event("Warning", "BackOff", f"Back-off restarting failed container {cs.name}", cs.name)
         self.log.info("container exited", container=cs.name, exit_code=ex.exit_code, reason=ex.reason)
+        metrics.CONTAINER_EXITS.labels(ex.reason or "Unknown").inc()
         self._save()
 
     # -- probes ------------------------------------------------------------------------------
@@ -499,6 +507,7 @@ class PodWorker:
         for kind, w in workers.items():
             if not w.result and w.failures >= w.failure_threshold and w.failures == w.failure_threshold:
                 self.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {w.message}", c.name)
+                metrics.PROBE_FAILURES.labels(kind).inc()
         liveness = workers.get("liveness")
         if liveness is not None and not liveness.result:
             cs.liveness_failed = True
@@ -624,8 +633,10 @@ class PodWorker:
         except errors.NotFound:
             return
         self.last_status, self.last_key = status, key
+        metrics.STATUS_UPDATES.inc()
         if status.phase == "Running" and not self.running_reported:
             self.running_reported = True
+            metrics.POD_START.observe(max(0.0, time.monotonic() - self.created_mono))
             if self.ctx.on_running is not None:
                 self.ctx.on_running(self.uid, now)
 
