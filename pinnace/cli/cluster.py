@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from pinnace.cluster import control
+from pinnace.cluster import control, lab
 from pinnace.cluster.layout import DEFAULT_DATA_DIR, DEFAULT_RUN_DIR, ClusterSpec
 
 
@@ -51,7 +51,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         _say(f"cluster up in {took:.1f}s: {spec.nodes} node(s), {spec.store_replicas} store replica(s)")
     if args.example:
         _say(f"applying {args.example}")
-        rc = subprocess.run([sys.executable, "-m", "pinnace.cli.main", "apply", "-f", args.example]).returncode
+        argv = [sys.executable, "-m", "pinnace.cli.main", "apply", "-f", args.example]
+        if not spec.host_access:
+            argv = ["ip", "netns", "exec", lab.control_ns(spec), *argv, "--store", ",".join(spec.store_endpoints())]
+            argv += ["--tls-dir", str(spec.pki_dir), "--tls-name", "admin"]
+        rc = subprocess.run(argv).returncode
         if rc:
             return rc
     _say(

@@ -6,10 +6,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -68,9 +69,40 @@ def _stub(spec: ClusterSpec, endpoint: str) -> tuple[grpc.Channel, store_pb2_grp
     return ch, store_pb2_grpc.StoreStub(ch)
 
 
-def ready_nodes(spec: ClusterSpec) -> list[str]:
+@contextlib.contextmanager
+def store_access(spec: ClusterSpec) -> Iterator[list[str]]:
+    """Store endpoints this process can reach. With host access, the lab's own addresses (the host
+    has a link into the lab); without, loopback forwarders into the control-plane namespace — never
+    a lab address through the host's own routes, which would leave the machine."""
+    if spec.host_access:
+        yield spec.store_endpoints()
+        return
+    procs: list[subprocess.Popen[str]] = []
+    endpoints = []
+    try:
+        for target in spec.store_endpoints():
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pinnace.cluster.forward", lab.control_ns(spec), str(port), target],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(proc)
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() == "ready":
+                endpoints.append(f"127.0.0.1:{port}")
+        yield endpoints
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def ready_nodes(spec: ClusterSpec, endpoints: list[str]) -> list[str]:
     """Names of nodes whose Ready condition is True (empty when the store does not answer)."""
-    for ep in spec.store_endpoints():
+    for ep in endpoints:
         ch, stub = _stub(spec, ep)
         try:
             resp = stub.List(store_pb2.ListRequest(kind="node"), timeout=2)
@@ -108,25 +140,28 @@ def up(spec: ClusterSpec, say: Say, timeout: float = 120.0) -> float:
             start_new_session=True,
             cwd="/",
         )
-    cfg = write_cli_config(spec)
-    say(f"CLI configured: {cfg}")
+    if spec.host_access:
+        say(f"CLI configured: {write_cli_config(spec)}")
+    else:
+        say(f"no host access: run the CLI inside the control plane, `ip netns exec {lab.control_ns(spec)} pinnace ...`")
     want = set(spec.node_names)
     last = ""
-    while time.monotonic() - start < timeout:
-        ready = set(ready_nodes(spec))
-        msg = f"nodes ready: {len(ready & want)}/{len(want)}"
-        if msg != last:
-            say(msg)
-            last = msg
-        if want <= ready:
-            return time.monotonic() - start
-        time.sleep(0.25)
+    with store_access(spec) as endpoints:
+        while time.monotonic() - start < timeout:
+            ready = set(ready_nodes(spec, endpoints))
+            msg = f"nodes ready: {len(ready & want)}/{len(want)}"
+            if msg != last:
+                say(msg)
+                last = msg
+            if want <= ready:
+                return time.monotonic() - start
+            time.sleep(0.25)
     raise ClusterError(f"nodes not Ready after {timeout:.0f}s; see `pinnace status` and the logs in {spec.logs_dir}")
 
 
-def _pod_netns_names(spec: ClusterSpec) -> list[str]:
+def _pod_netns_names(spec: ClusterSpec, endpoints: list[str]) -> list[str]:
     names: list[str] = []
-    for ep in spec.store_endpoints():
+    for ep in endpoints:
         ch, stub = _stub(spec, ep)
         try:
             resp = stub.List(store_pb2.ListRequest(kind="pod", serializable=True), timeout=2)
@@ -164,7 +199,8 @@ def _remove_cgroups() -> None:
 def down(spec: ClusterSpec, say: Say) -> None:
     """Stop every process and remove every namespace, link, route, mount and cgroup the cluster made."""
     _require_root()
-    pod_netns = _pod_netns_names(spec)
+    with store_access(spec) as endpoints:
+        pod_netns = _pod_netns_names(spec, endpoints) if lab.ns_exists(lab.control_ns(spec)) else []
     pid = supervisor_pid(spec)
     if pid is not None:
         say("stopping components")
@@ -194,16 +230,20 @@ def status(spec: ClusterSpec) -> dict[str, object]:
     except FileNotFoundError:
         out["components"] = []
     stores = []
-    for ep in spec.store_endpoints():
-        ch, stub = _stub(spec, ep)
-        try:
-            st = stub.Status(store_pb2.StatusRequest(), timeout=2)
-            stores.append({"endpoint": ep, "role": st.role, "leader": st.leader_id, "term": st.term,
-                           "revision": st.revision})  # fmt: skip
-        except grpc.RpcError as exc:
-            stores.append({"endpoint": ep, "error": exc.code().name})
-        finally:
-            ch.close()
+    with store_access(spec) as endpoints:
+        out["ready_nodes"] = ready_nodes(spec, endpoints)
+        for ep, shown in zip(endpoints, spec.store_endpoints(), strict=False):
+            stores.append(_store_status(spec, ep, shown))
     out["stores"] = stores
-    out["ready_nodes"] = ready_nodes(spec)
     return out
+
+
+def _store_status(spec: ClusterSpec, ep: str, shown: str) -> dict[str, object]:
+    ch, stub = _stub(spec, ep)
+    try:
+        st = stub.Status(store_pb2.StatusRequest(), timeout=2)
+        return {"endpoint": shown, "role": st.role, "leader": st.leader_id, "term": st.term, "revision": st.revision}
+    except grpc.RpcError as exc:
+        return {"endpoint": shown, "error": exc.code().name}
+    finally:
+        ch.close()

@@ -29,8 +29,10 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
 
     def command(self) -> list[str]:
+        # nsenter joins only the network namespace; `ip netns exec` would also give the process a
+        # private mount namespace, hiding the pod namespaces and volume mounts the agents share.
         if self.netns:
-            return ["ip", "netns", "exec", self.netns, *self.argv]
+            return ["nsenter", f"--net=/run/netns/{self.netns}", "--", *self.argv]
         return list(self.argv)
 
 
