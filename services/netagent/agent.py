@@ -99,6 +99,7 @@ class NetAgent:
         self.ipam = IPAM(os.path.join(cfg.data_dir, "netagent", "ipam.json"), self.pod_cidr)
         await asyncio.to_thread(links.enable_forwarding)
         await asyncio.to_thread(links.ensure_bridge, cfg.bridge, self.ipam.gateway, self.ipam.prefix_length, self.mtu)
+        await asyncio.to_thread(links.ensure_service_route, cfg.service_cidr, cfg.bridge)
         annotations = await asyncio.to_thread(self.backend.setup, self.pod_cidr, self.node_ip)
         self.vtep_mac = annotations.get("pinnace.io/vtep-mac", "")
         annotations[DIAG_SOCKET_ANNOTATION] = cfg.socket_path

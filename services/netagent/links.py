@@ -101,6 +101,18 @@ def ensure_bridge(name: str, gateway: str, prefix_length: int, mtu: int) -> None
         ipr.link("set", index=idx, state="up", mtu=mtu)
 
 
+def ensure_service_route(service_cidr: str, bridge: str) -> None:
+    """A route for the service range onto the pod bridge, so that traffic the node itself sends to a
+    ClusterIP has a route to leave by (the nat OUTPUT chain then rewrites it to an endpoint), also on
+    nodes without a default route."""
+    net, _, plen = service_cidr.partition("/")
+    with IPRoute() as ipr:
+        idx = _lookup(ipr, bridge)
+        if idx is None:
+            return
+        ipr.route("replace", dst=net, dst_len=int(plen or 32), oif=idx)
+
+
 def setup_pod(netns_path: str, uid: str, bridge: str, ip: str, prefix_length: int, gateway: str, mtu: int) -> PodLink:
     """Wire the pod: a veth pair, eth0 inside the pod with its IP, default route via the bridge."""
     host = host_ifname(uid)
