@@ -1,11 +1,13 @@
-"""The scheduling queue: an active FIFO, a backoff per pod, and a parking lot for unschedulable pods
-that moves back to active when the cluster changes (and, as a safety net, once a minute)."""
+"""The scheduling queue: an active queue ordered by pod priority (then arrival), a backoff per pod, and
+a parking lot for unschedulable pods that moves back to active when the cluster changes (and, as a
+safety net, once a minute)."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
-from collections import deque
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
@@ -16,8 +18,10 @@ class SchedulingQueue:
     """Keys "namespace/name" of pods waiting for a node."""
 
     def __init__(self) -> None:
-        self._active: deque[str] = deque()
+        self._active: list[tuple[int, int, str]] = []  # heap of (-priority, arrival, key)
         self._in_active: set[str] = set()
+        self._priority: dict[str, int] = {}
+        self._seq = itertools.count()
         self._unschedulable: dict[str, float] = {}  # key -> when it was parked
         self._attempts: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -31,19 +35,26 @@ class SchedulingQueue:
     def unschedulable_count(self) -> int:
         return len(self._unschedulable)
 
+    def set_priority(self, key: str, priority: int) -> None:
+        if priority:
+            self._priority[key] = priority
+        else:
+            self._priority.pop(key, None)
+
     def add(self, key: str) -> None:
         """Queue a new or changed pending pod at once."""
         self._unschedulable.pop(key, None)
         self._cancel_timer(key)
         if key not in self._in_active:
             self._in_active.add(key)
-            self._active.append(key)
+            heapq.heappush(self._active, (-self._priority.get(key, 0), next(self._seq), key))
             self._wake.set()
 
     def remove(self, key: str) -> None:
         """Forget a pod (bound, deleted, or no longer ours)."""
         self._unschedulable.pop(key, None)
         self._attempts.pop(key, None)
+        self._priority.pop(key, None)
         self._cancel_timer(key)
         if key in self._in_active:
             self._in_active.discard(key)
@@ -107,17 +118,15 @@ class SchedulingQueue:
 
     async def pop(self) -> str:
         while True:
-            while self._active:
-                key = self._active.popleft()
-                if key in self._in_active:
-                    self._in_active.discard(key)
-                    return key
+            key = self.pop_nowait()
+            if key is not None:
+                return key
             self._wake.clear()
             await self._wake.wait()
 
     def pop_nowait(self) -> str | None:
         while self._active:
-            key = self._active.popleft()
+            _prio, _seq, key = heapq.heappop(self._active)
             if key in self._in_active:
                 self._in_active.discard(key)
                 return key

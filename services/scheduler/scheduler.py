@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Counter, Histogram
 
 from pinnace.api import node_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, Informer, errors
@@ -27,6 +28,12 @@ from services.scheduler.resources import pod_is_terminal
 
 log = get_logger("scheduler")
 DEFAULT_SCHEDULER = "default-scheduler"
+ATTEMPTS = Counter("pinnace_scheduler_attempts_total", "scheduling attempts by result", ["result"])
+DECISION = Histogram(
+    "pinnace_scheduler_decision_seconds",
+    "time to decide for one pod (filters + scores)",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+)
 
 
 class InformerVolumes:
@@ -141,7 +148,9 @@ class Scheduler:
 
     def _pod_added(self, pod: pod_pb2.Pod) -> None:
         if self._ours(pod):
-            self.queue.add(pod_key(pod))
+            key = pod_key(pod)
+            self.queue.set_priority(key, pod.spec.priority if pod.spec.HasField("priority") else 0)
+            self.queue.add(key)
         else:
             self.cache.observe_pod(pod)
 
@@ -211,9 +220,20 @@ class Scheduler:
                 await asyncio.gather(*side, *tasks, return_exceptions=True)
 
     async def _flush_loop(self) -> None:
+        last: dict[str, int] = {}
         while True:
             await asyncio.sleep(15)
             self.queue.flush_stale()
+            if self.stats != last:
+                last = dict(self.stats)
+                log.info(
+                    "scheduler stats",
+                    **last,
+                    active=len(self.queue),
+                    parked=self.queue.unschedulable_count,
+                    nodes=self.cache.node_count(),
+                    events_dropped=self.recorder.dropped,
+                )
 
     async def _loop(self) -> None:
         n = 0
@@ -246,12 +266,15 @@ class Scheduler:
         self.stats["attempts"] += 1
         t0 = time.perf_counter()
         decision = self.framework.schedule(pod)
-        self.decide_seconds += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.decide_seconds += took
+        DECISION.observe(took)
         if decision.node is not None:
             self.cache.assume(pod, decision.node)
             self._spawn(self._bind(pod, decision.node))
             return True
         self.stats["unschedulable"] += 1
+        ATTEMPTS.labels("unschedulable").inc()
         self.queue.park(key)
         self._spawn(self._report_unschedulable(pod, decision))
         return True
@@ -265,6 +288,7 @@ class Scheduler:
             bound = await self.client.update(new)  # CAS on the resource_version we decided on
         except errors.Conflict:
             self.stats["conflicts"] += 1
+            ATTEMPTS.labels("conflict").inc()
             self.cache.forget(key)
             self.queue.add_backoff(key)
             return
@@ -273,6 +297,7 @@ class Scheduler:
             return
         except errors.PinnaceError as exc:
             self.stats["errors"] += 1
+            ATTEMPTS.labels("error").inc()
             log.warning("bind failed", pod=key, node=node, error=str(exc))
             self.cache.forget(key)
             self.queue.add_backoff(key)
@@ -283,6 +308,7 @@ class Scheduler:
         finally:
             self._sem.release()
         self.stats["bound"] += 1
+        ATTEMPTS.labels("scheduled").inc()
         self.queue.done(key)
         if self.events_enabled:
             self.recorder.emit(bound, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")

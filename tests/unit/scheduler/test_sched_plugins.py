@@ -247,3 +247,20 @@ def test_node_removal_and_readd_keeps_counts() -> None:
     assert h.schedule(pod("p", cpu="500m")).node is None
     h.cache.remove_pod("default/x")
     assert h.schedule(pod("p", cpu="500m")).node == "a"
+
+
+async def test_queue_orders_by_priority_then_arrival_and_parks() -> None:
+    from services.scheduler.queue import SchedulingQueue
+
+    q = SchedulingQueue()
+    q.add("default/a")
+    q.set_priority("default/b", 100)
+    q.add("default/b")
+    q.add("default/c")
+    q.add("default/a")  # no duplicate
+    assert [await q.pop() for _ in range(3)] == ["default/b", "default/a", "default/c"]
+    q.park("default/a")
+    assert q.pop_nowait() is None and q.unschedulable_count == 1
+    q.move_all()  # after its backoff (1 s) it is active again
+    q.remove("default/a")
+    assert q.pop_nowait() is None
