@@ -10,7 +10,8 @@ Lifecycle (client-go's reflector + indexer + shared informer):
 4. Every ``resync_period`` seconds (0 = never) each cached object is re-delivered as on_update(obj, obj).
 
 Cached objects are shared: treat them as read-only (``copy = type(obj)(); copy.CopyFrom(obj)``).
-Indexes: ``namespace`` and ``label`` ("key=value") are built in; add more with ``add_index``.
+Indexes: ``namespace`` and ``label`` ("key=value", built on first use) are built in; add more
+with ``add_index``. A list is fetched page by page, the next page while the current one is applied.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
@@ -29,7 +30,7 @@ from google.protobuf.message import Message
 from pinnace.client import errors
 from pinnace.client.aio import AsyncClient, kind_info
 from pinnace.client.retry import Backoff
-from pinnace.client.types import BOOKMARK, DELETED, WatchEvent
+from pinnace.client.types import BOOKMARK, DELETED, ListResult, WatchEvent
 from pinnace.common import kinds
 from pinnace.common.selectors import parse_label_selector
 
@@ -96,12 +97,11 @@ class Informer(Generic[M]):
         self.name = name or self.info.plural
         self._selector = parse_label_selector(label_selector)
         self._items: dict[str, M] = {}
-        self._indexers: dict[str, Callable[[M], Iterable[str]]] = {
-            NAMESPACE_INDEX: _namespace_index,
-            LABEL_INDEX: _label_index,
-        }
-        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}, LABEL_INDEX: {}}
-        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {NAMESPACE_INDEX: {}, LABEL_INDEX: {}}
+        self._indexers: dict[str, Callable[[M], Iterable[str]]] = {NAMESPACE_INDEX: _namespace_index}
+        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {NAMESPACE_INDEX: {}}
+        # Built on first use (by_index), then kept up to date like the others.
+        self._lazy_indexers: dict[str, Callable[[M], Iterable[str]]] = {LABEL_INDEX: _label_index}
         self._handlers: list[_Handlers] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -114,8 +114,13 @@ class Informer(Generic[M]):
 
     # -- configuration -----------------------------------------------------------------------
 
-    def add_index(self, name: str, fn: Callable[[M], Iterable[str]]) -> None:
-        """Index cached objects by ``fn(obj)`` (a list of values); query with by_index(name, value)."""
+    def add_index(self, name: str, fn: Callable[[M], Iterable[str]], *, lazy: bool = False) -> None:
+        """Index cached objects by ``fn(obj)`` (a list of values); query with by_index(name, value).
+        A ``lazy`` index is only built (and from then on maintained) when first queried."""
+        if lazy:
+            self._lazy_indexers[name] = fn
+            return
+        self._lazy_indexers.pop(name, None)
         self._indexers[name] = fn
         self._indices[name] = {}
         self._index_values[name] = {}
@@ -202,13 +207,19 @@ class Informer(Generic[M]):
 
     def by_index(self, name: str, value: str) -> builtins.list[M]:
         """Cached objects whose index ``name`` includes ``value``."""
+        if name in self._lazy_indexers:
+            self.add_index(name, self._lazy_indexers[name])
         index = self._indices.get(name)
         if index is None:
             raise KeyError(f"informer {self.name}: no index {name!r}; known: {', '.join(self._indices)}")
         return [self._items[k] for k in index.get(value, ())]
 
     def index_keys(self, name: str, value: str) -> builtins.list[str]:
-        return builtins.list(self._indices[name].get(value, ()))
+        return [self._meta_key_of(o) for o in self.by_index(name, value)]
+
+    @staticmethod
+    def _meta_key_of(obj: Any) -> str:
+        return _meta_key(obj)
 
     # -- cache maintenance -------------------------------------------------------------------
 
@@ -234,6 +245,23 @@ class Informer(Generic[M]):
             self._index_values[name][key] = values
         else:
             self._index_values[name].pop(key, None)
+
+    def _index_new(self, key: str, obj: M) -> None:
+        for name, fn in self._indexers.items():
+            try:
+                values = tuple(fn(obj))
+            except Exception:
+                log.exception("informer %s: index %s failed for %s", self.name, name, key)
+                continue
+            if values:
+                index = self._indices[name]
+                for v in values:
+                    bucket = index.get(v)
+                    if bucket is None:
+                        index[v] = {key}
+                    else:
+                        bucket.add(key)
+                self._index_values[name][key] = values
 
     def _store(self, key: str, obj: M) -> M | None:
         old = self._items.get(key)
@@ -265,52 +293,102 @@ class Informer(Generic[M]):
             return None
         return result
 
-    async def _notify(self, which: str, *args: Any) -> None:
+    def _dispatch(self, which: str, *args: Any) -> Awaitable[None] | None:
+        """Call the handlers at once; returns an awaitable only when some handler returned one."""
+        pending: builtins.list[Awaitable[Any]] | None = None
         for h in self._handlers:
             fn = getattr(h, which)
             if fn is None:
                 continue
             result = self._call_now(fn, *args)
             if result is not None and inspect.isawaitable(result):
-                try:
-                    await result
-                except Exception:
-                    log.exception("informer %s: handler %s failed", self.name, getattr(fn, "__name__", fn))
+                if pending is None:
+                    pending = []
+                pending.append(result)
+        if pending is None:
+            return None
+        return self._await_all(pending)
+
+    async def _await_all(self, pending: builtins.list[Awaitable[Any]]) -> None:
+        for p in pending:
+            try:
+                await p
+            except Exception:
+                log.exception("informer %s: async handler failed", self.name)
+
+    async def _notify(self, which: str, *args: Any) -> None:
+        r = self._dispatch(which, *args)
+        if r is not None:
+            await r
 
     # -- list and watch ----------------------------------------------------------------------
 
     async def _relist(self) -> None:
+        """List page by page (the next page is fetched while this one is applied), then drop what vanished."""
         t0 = time.monotonic()
-        res = await self.client.list_all(
-            self.kind, self.namespace, self.label_selector, self.field_selector, page_size=self.page_size
-        )
-        old_items = self._items
-        new_keys: set[str] = set()
-        notify = bool(self._handlers)
-        for obj in res.items:
-            key = _meta_key(obj)
-            new_keys.add(key)
-            old = self._store(key, obj)
-            if not notify:
-                continue
-            if old is None:
-                await self._notify("on_add", obj)
-            elif old.metadata.resource_version != obj.metadata.resource_version:  # type: ignore[attr-defined]
-                await self._notify("on_update", old, obj)
-        for key in [k for k in old_items if k not in new_keys]:
+
+        def fetch(token: str) -> asyncio.Future[ListResult[M]]:
+            return asyncio.ensure_future(
+                self.client.list(
+                    self.kind,
+                    self.namespace,
+                    self.label_selector,
+                    self.field_selector,
+                    self.page_size,
+                    continue_token=token,
+                )
+            )
+
+        seen: set[str] = set()
+        revision = 0
+        task: asyncio.Future[ListResult[M]] | None = fetch("")
+        try:
+            while task is not None:
+                page = await task
+                task = fetch(page.continue_token) if page.continue_token else None
+                if not revision:
+                    revision = page.revision
+                await self._replace_page(page.items, seen)
+        finally:
+            if task is not None:
+                task.cancel()
+        for key in [k for k in self._items if k not in seen]:
             gone = self._remove(key)
-            if gone is not None and notify:
-                await self._notify("on_delete", gone)
-        self.revision = res.revision
+            if gone is not None and self._handlers:
+                r = self._dispatch("on_delete", gone)
+                if r is not None:
+                    await r
+        self.revision = revision
         self.relists += 1
         log.debug(
             "informer %s: listed %d objects at revision %d in %.2fs",
             self.name,
-            len(res.items),
-            res.revision,
+            len(seen),
+            revision,
             time.monotonic() - t0,
         )
         self._synced.set()
+
+    async def _replace_page(self, objs: builtins.list[M], seen: set[str]) -> None:
+        items = self._items
+        notify = bool(self._handlers)
+        for obj in objs:
+            key = _meta_key(obj)
+            seen.add(key)
+            old = items.get(key)
+            if old is None:
+                items[key] = obj
+                self._index_new(key, obj)
+                if notify:
+                    r = self._dispatch("on_add", obj)
+                    if r is not None:
+                        await r
+                continue
+            self._store(key, obj)
+            if notify and old.metadata.resource_version != obj.metadata.resource_version:  # type: ignore[attr-defined]
+                r = self._dispatch("on_update", old, obj)
+                if r is not None:
+                    await r
 
     async def _apply(self, ev: WatchEvent[M]) -> None:
         if ev.revision > self.revision:
@@ -323,15 +401,20 @@ class Informer(Generic[M]):
         if ev.type == DELETED or (self._selector.requirements and not self._selector.matches(obj.metadata.labels)):  # type: ignore[attr-defined]
             gone = self._remove(key)
             if gone is not None and self._handlers:
-                await self._notify("on_delete", obj if ev.type == DELETED else gone)
+                r = self._dispatch("on_delete", obj if ev.type == DELETED else gone)
+                if r is not None:
+                    await r
             return
+        # Keep a compact copy: the event's message also holds prev_object and would stay alive with it.
+        compact = obj.__class__()
+        compact.CopyFrom(obj)
+        obj = compact
         old = self._store(key, obj)
         if not self._handlers:
             return
-        if old is None:
-            await self._notify("on_add", obj)
-        else:
-            await self._notify("on_update", old, obj)
+        r = self._dispatch("on_add", obj) if old is None else self._dispatch("on_update", old, obj)
+        if r is not None:
+            await r
 
     async def _run(self) -> None:
         backoff = Backoff(base=0.1, cap=5.0)

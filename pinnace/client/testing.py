@@ -36,6 +36,7 @@ class _Event:
     prev: object_pb2.Object | None
     kind: str
     namespace: str
+    msg: store_pb2.WatchEvent | None = None
 
 
 def _id(obj: object_pb2.Object) -> tuple[str, str, str]:
@@ -53,13 +54,14 @@ class FakeStore(store_pb2_grpc.StoreServicer):
         self.history: list[_Event] = []
         self.bookmark_interval = bookmark_interval
         self._watchers: set[asyncio.Queue[_Event | None]] = set()
+        self._sorted_keys: dict[str, list[tuple[str, str, str]]] = {}
 
     # -- helpers for tests ----------------------------------------------------------------------
 
     def put(self, msg: Message, *, notify: bool = True) -> object_pb2.Object:
         """Create or replace an object directly (no CAS), as a write would."""
-        obj = kinds.wrap(msg)
-        obj = object_pb2.Object.FromString(obj.SerializeToString())
+        obj = object_pb2.Object()
+        obj.CopyFrom(kinds.wrap(msg))
         key = _id(obj)
         prev = self.objects.get(key)
         self.revision += 1
@@ -68,6 +70,8 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             m.uid = kinds.meta(prev).uid if prev is not None else str(uuid.uuid4())
         m.resource_version = str(self.revision)
         self.objects[key] = obj
+        if prev is None:
+            self._sorted_keys.pop(key[0], None)
         etype = store_pb2.WatchEvent.MODIFIED if prev is not None else store_pb2.WatchEvent.ADDED
         self._record(_Event(etype, obj, self.revision, prev, key[0], key[1]), notify)
         return obj
@@ -81,6 +85,7 @@ class FakeStore(store_pb2_grpc.StoreServicer):
     def remove(self, kind: str, namespace: str, name: str) -> object_pb2.Object | None:
         prev = self.objects.pop((kind, namespace, name), None)
         if prev is not None:
+            self._sorted_keys.pop(kind, None)
             self.revision += 1
             self._record(_Event(store_pb2.WatchEvent.DELETED, prev, self.revision, prev, kind, namespace), True)
         return prev
@@ -135,6 +140,13 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             raise AssertionError
         return obj
 
+    def _sorted(self, kind: str) -> list[tuple[str, str, str]]:
+        keys = self._sorted_keys.get(kind)
+        if keys is None:
+            keys = sorted(k for k in self.objects if k[0] == kind)
+            self._sorted_keys[kind] = keys
+        return keys
+
     async def List(self, request: store_pb2.ListRequest, context: Any) -> store_pb2.ListResponse:
         sel = parse_label_selector(request.label_selector)
         start = 0
@@ -142,19 +154,21 @@ class FakeStore(store_pb2_grpc.StoreServicer):
         if request.continue_token:
             rev_s, _, start_s = request.continue_token.partition(":")
             revision, start = int(rev_s), int(start_s)
-        items = [
-            o
-            for (k, ns, _), o in sorted(self.objects.items())
-            if k == request.kind
-            and (not request.namespace or ns == request.namespace)
-            and (sel.empty or sel.matches(kinds.meta(o).labels))
-            and int(kinds.meta(o).resource_version) <= revision
-        ]
-        end = len(items) if request.limit <= 0 else min(len(items), start + request.limit)
-        res = store_pb2.ListResponse(items=items[start:end], revision=revision)
-        if end < len(items):
-            res.continue_token = f"{revision}:{end}"
-            res.remaining_item_count = len(items) - end
+        keys = self._sorted(request.kind)
+        res = store_pb2.ListResponse(revision=revision)
+        i = start
+        while i < len(keys) and (request.limit <= 0 or len(res.items) < request.limit):
+            k = keys[i]
+            i += 1
+            o = self.objects.get(k)
+            if o is None or (request.namespace and k[1] != request.namespace):
+                continue
+            m = kinds.meta(o)
+            if (sel.empty or sel.matches(m.labels)) and int(m.resource_version) <= revision:
+                res.items.append(o)
+        if i < len(keys):
+            res.continue_token = f"{revision}:{i}"
+            res.remaining_item_count = len(keys) - i
         return res
 
     async def _update(self, request: store_pb2.UpdateRequest, context: Any, status: bool) -> object_pb2.Object:
@@ -236,10 +250,11 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             return now or before
 
         def to_msg(ev: _Event) -> store_pb2.WatchEvent:
-            out = store_pb2.WatchEvent(type=ev.type, object=ev.obj, revision=ev.revision)  # type: ignore[arg-type]
-            if ev.prev is not None:
-                out.prev_object.CopyFrom(ev.prev)
-            return out
+            if ev.msg is None:  # built once, shared by every watcher
+                ev.msg = store_pb2.WatchEvent(type=ev.type, object=ev.obj, revision=ev.revision)  # type: ignore[arg-type]
+                if ev.prev is not None:
+                    ev.msg.prev_object.CopyFrom(ev.prev)
+            return ev.msg
 
         try:
             for ev in list(self.history):
