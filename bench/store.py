@@ -148,7 +148,7 @@ def _watch_proc(endpoint: str, ns: str, watchers: int, expect: int, start_rev: i
 
 
 async def bench_watch(endpoints: list[str], watchers: int, rate: int, seconds: float, procs: int) -> float:
-    ns = "bench-watch"
+    ns = f"bench-watch-{time.time_ns() % 10**9}"
     async with grpc.aio.insecure_channel(endpoints[0], options=OPTS) as ch:
         stub = store_pb2_grpc.StoreStub(ch)
         await ensure_ns(stub, ns)
