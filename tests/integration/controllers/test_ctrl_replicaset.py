@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pinnace.api import apps_pb2, cluster_pb2, pod_pb2
@@ -64,13 +65,21 @@ async def test_replicaset_scales_adopts_releases(tmp_path: Path) -> None:
         await c.mutate(apps_pb2.ReplicaSet, "web", "default", lambda rs: setattr(rs.spec, "replicas", 2))
         await wait_for(lambda: count(2), what="scaled to 2")
 
-        # an orphan with matching labels is adopted, and one pod goes to keep 2
+        # an orphan with matching labels is adopted (and, being the least valuable, may go at once to
+        # keep 2): look for the adoption in the watch history
+        rev = await c.current_revision("pod")
         await c.create(make_pod("stray", labels={"app": "web"}))
 
         async def adopted() -> bool:
-            p = await c.get(pod_pb2.Pod, "stray")
-            r = controller_ref(p)
-            return r is not None and r.name == "web"
+            it = c.watch(pod_pb2.Pod, "default", rev).__aiter__()
+            while True:
+                try:
+                    ev = await asyncio.wait_for(it.__anext__(), 0.5)
+                except (TimeoutError, StopAsyncIteration):
+                    return False
+                r = controller_ref(ev.object)
+                if ev.object.metadata.name == "stray" and r is not None and r.name == "web":
+                    return True
 
         await wait_for(adopted, what="stray adopted")
         await wait_for(lambda: count(2), what="back to 2 after adoption")

@@ -1,6 +1,6 @@
-"""Shared scaffolding for the scheduler's and controllers' integration tests: a store (the real one
-from tests/support/store.py; the SDK's FakeStore only while the real one is missing), object
-builders, waiting, and a fake "node agent" that marks bound pods Running and Ready."""
+"""Shared scaffolding for the scheduler's and controllers' integration tests: a real store (from
+tests/support/store.py), object builders, waiting, and a fake "node agent" that marks bound pods
+Running and Ready (test scaffolding standing in for real node agents)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from pinnace.api import meta_pb2, node_pb2, pod_pb2
 from pinnace.client import AsyncClient, Informer, errors
@@ -18,30 +17,14 @@ from pinnace.client import AsyncClient, Informer, errors
 
 @contextlib.asynccontextmanager
 async def running_store(tmp_path: Path) -> AsyncIterator[list[str]]:
-    """Endpoints of a fresh store for one test."""
-    try:
-        from tests.support.store import start_store
-    except ImportError:
-        start_store = None  # type: ignore[assignment]
-    if start_store is not None:
-        cluster: Any = start_store(tmp_path)
-        if inspect.isawaitable(cluster):
-            cluster = await cluster
-        try:
-            yield list(cluster.endpoints)
-        finally:
-            res = cluster.stop()
-            if inspect.isawaitable(res):
-                await res
-        return
-    from pinnace.client.testing import FakeStore
+    """Endpoints of a fresh real store (one replica, its own process) for one test."""
+    from tests.support.store import start_store
 
-    fake = FakeStore()
-    server, endpoint = await fake.serve()
+    cluster = start_store(tmp_path)
     try:
-        yield [endpoint]
+        yield list(cluster.endpoints)
     finally:
-        await server.stop(None)
+        cluster.stop()
 
 
 def make_node(name: str, cpu: str = "4", mem: str = "8Gi", labels: dict[str, str] | None = None) -> node_pb2.Node:
