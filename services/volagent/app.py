@@ -15,6 +15,7 @@ from pinnace.common.server import health_serving
 from services.volagent.binder.controller import Binder, leader_identity, run_with_lease
 from services.volagent.binder.events import EventRecorder
 from services.volagent.manager import VolumeManager
+from services.volagent.reclaimer import NodeReclaimer
 from services.volagent.service import start_volumes_server
 from services.volagent.storelink import Evictor, StoreLookup
 
@@ -70,7 +71,11 @@ async def run(ns: argparse.Namespace) -> None:
     server = await start_volumes_server(manager, sock, ns.metrics_port)
     await health_serving(server)
     log.info("volagent serving", socket=sock, node=ns.node_name, binder=not ns.no_binder)
-    tasks = [asyncio.create_task(_size_watch(manager, Evictor(client, ns.node_name, recorder), ns.size_check_interval))]
+    roots = [ns.provision_dir, *ns.reclaim_root]
+    tasks = [
+        asyncio.create_task(_size_watch(manager, Evictor(client, ns.node_name, recorder), ns.size_check_interval)),
+        asyncio.create_task(NodeReclaimer(client, ns.node_name, roots).run()),
+    ]
     if not ns.no_binder:
 
         def make() -> Binder:
@@ -80,6 +85,7 @@ async def run(ns: argparse.Namespace) -> None:
                 reclaim_roots=ns.reclaim_root,
                 workers=ns.binder_workers,
                 recorder=EventRecorder(client),
+                node_name=ns.node_name,
             )
 
         lease = {"lease_duration": ns.lease_duration, "renew_interval": ns.renew_interval}

@@ -25,7 +25,7 @@ from pinnace.api import cluster_pb2, node_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, Informer, WorkQueue, errors, run_workers
 from pinnace.common.logging import get_logger
 from services.volagent.binder import matching as mt
-from services.volagent.binder import provision, reclaim
+from services.volagent.binder import provision, release
 from services.volagent.binder.available import AvailableIndex
 from services.volagent.binder.events import EventRecorder
 
@@ -69,8 +69,10 @@ class Binder:
         workers: int = 32,
         recorder: EventRecorder | None = None,
         resync_period: float = 60.0,
+        node_name: str = "",
     ) -> None:
         self.client = client
+        self.node_name = node_name  # where this binder runs: it can only touch data on this node
         self.provision_dir = os.path.abspath(provision_dir)
         self.reclaim_roots = [self.provision_dir, *(reclaim_roots or [])]
         self.workers = workers
@@ -115,9 +117,11 @@ class Binder:
                 self.queue.add(f"pvc/{pv.spec.claim_ref.namespace}/{pv.spec.claim_ref.name}")
 
         def pvc_event(c: PVC) -> None:
+            self._pvc(c.metadata.namespace, c.metadata.name)  # drops our written copy once the cache caught up
             self.queue.add(f"pvc/{c.metadata.namespace}/{c.metadata.name}")
 
         def pvc_deleted(c: PVC) -> None:
+            self._written.pop(f"pvc/{c.metadata.namespace}/{c.metadata.name}", None)
             for pv in self.pvs.by_index("claimRef", mt.claim_key(c.metadata.namespace, c.metadata.name)):
                 self.queue.add("pv/" + pv.metadata.name)
 
@@ -201,7 +205,7 @@ class Binder:
         if isinstance(obj, PV):
             self.available.track(obj)
 
-    async def _write(self, obj: M, status: bool = False) -> M:
+    async def write(self, obj: M, status: bool = False) -> M:
         new = await (self.client.update_status(obj) if status else self.client.update(obj))
         self._remember(new)
         return new
@@ -295,7 +299,7 @@ class Binder:
         if claim.status.phase != "Pending":
             new = _copy(claim)
             new.status.phase = "Pending"
-            await self._write(new, status=True)
+            await self.write(new, status=True)
 
     def _selected_node(self, claim: PVC) -> str | None:
         pods = self.pods.by_index("claims", mt.claim_key(claim.metadata.namespace, claim.metadata.name))
@@ -316,7 +320,7 @@ class Binder:
             if claim.status.phase != "Lost":
                 new = _copy(claim)
                 new.status.phase = "Lost"
-                await self._write(new, status=True)
+                await self.write(new, status=True)
                 self.events.record(claim, "Warning", "ClaimLost", f"bound volume {claim.spec.volume_name} is gone")
             return None
         if mt.ref_matches(pv, claim):
@@ -328,7 +332,7 @@ class Binder:
             return None
         new = _copy(claim)
         new.status.phase = "Lost"
-        await self._write(new, status=True)
+        await self.write(new, status=True)
         self.events.record(claim, "Warning", "ClaimMisbound", f"volume {pv.metadata.name} is bound to another claim")
         return None
 
@@ -366,21 +370,21 @@ class Binder:
             r.uid, r.resource_version = claim.metadata.uid, claim.metadata.resource_version
             if not user_prebound:
                 new.metadata.annotations[mt.BOUND_BY_CONTROLLER] = "yes"
-            pv = await self._write(new)
+            pv = await self.write(new)
             if os.environ.get(CRASH_ENV) == "1":
                 log.warning("crash hook: exiting between the two binding writes", pv=pv.metadata.name)
                 os._exit(137)
         if pv.status.phase != "Bound":
             new = _copy(pv)
             new.status.phase, new.status.reason, new.status.message = "Bound", "", ""
-            pv = await self._write(new, status=True)
+            pv = await self.write(new, status=True)
         if claim.spec.volume_name != pv.metadata.name or claim.metadata.annotations.get(mt.BIND_COMPLETED) != "yes":
             new_c = _copy(claim)
             new_c.spec.volume_name = pv.metadata.name
             new_c.metadata.annotations[mt.BIND_COMPLETED] = "yes"
             if pv.metadata.annotations.get(mt.BOUND_BY_CONTROLLER) == "yes":
                 new_c.metadata.annotations[mt.BOUND_BY_CONTROLLER] = "yes"
-            claim = await self._write(new_c)
+            claim = await self.write(new_c)
         st = claim.status
         want_cap = dict(pv.spec.capacity)
         if (
@@ -395,12 +399,17 @@ class Binder:
             new_c.status.capacity.clear()
             for k, v in want_cap.items():
                 new_c.status.capacity[k].CopyFrom(v)
-            await self._write(new_c, status=True)
+            await self.write(new_c, status=True)
             self.binds += 1  # no event for a plain bind (as Kubernetes): it is visible on both objects
 
     async def _provision(self, claim: PVC, sc: storage_pb2.StorageClass, node: str | None) -> None:
+        # WaitForFirstConsumer: the consumer's node (the directory is made there by its volagent).
+        # Immediate: this node, where the directory is made now; the PV is pinned to it either way,
+        # since hostPath data lives on one node.
+        node = node or self.node_name or None
         pv = provision.build_volume(claim, sc, self.provision_dir, node)
-        await asyncio.to_thread(provision.make_directory, pv)
+        if not self.node_name or node == self.node_name:
+            await asyncio.to_thread(provision.make_directory, pv)
         try:
             created = await self.client.create(pv)
             self._remember(created)
@@ -429,11 +438,11 @@ class Binder:
         ref = pv.spec.claim_ref
         if not ref.name:
             if pv.status.phase not in ("Available", "Failed"):
-                await self._set_phase(pv, "Available")
+                await self.set_phase(pv, "Available")
             return None
         if not ref.uid:  # pre-bound to a claim by name (by the user, or by `pinnace pv rebind`)
             if pv.status.phase not in ("Available", "Failed"):
-                await self._set_phase(pv, "Available")
+                await self.set_phase(pv, "Available")
             self.queue.add(f"pvc/{ref.namespace}/{ref.name}")
             return None
         claim = self._pvc(ref.namespace, ref.name)
@@ -446,57 +455,24 @@ class Binder:
             return None
         if claim.spec.volume_name == pv.metadata.name:
             if pv.status.phase != "Bound":
-                await self._set_phase(pv, "Bound")
+                await self.set_phase(pv, "Bound")
             return None
         # The claim is bound to a different volume: undo our half of a lost race.
         if pv.metadata.annotations.get(mt.BOUND_BY_CONTROLLER) == "yes":
             new = _copy(pv)
             new.spec.ClearField("claim_ref")
             new.metadata.annotations.pop(mt.BOUND_BY_CONTROLLER, None)
-            pv = await self._write(new)
-            await self._set_phase(pv, "Available")
+            pv = await self.write(new)
+            await self.set_phase(pv, "Available")
         return None
 
-    async def _set_phase(self, pv: PV, phase: str, reason: str = "", message: str = "") -> PV:
+    async def set_phase(self, pv: PV, phase: str, reason: str = "", message: str = "") -> PV:
         new = _copy(pv)
         new.status.phase, new.status.reason, new.status.message = phase, reason, message
-        return await self._write(new, status=True)
+        return await self.write(new, status=True)
 
     async def _released(self, pv: PV) -> float | None:
-        if pv.status.phase == "Failed":
-            return None
-        if pv.status.phase != "Released":
-            ref = pv.spec.claim_ref
-            pv = await self._set_phase(pv, "Released", "", f"claim {ref.namespace}/{ref.name} was deleted")
-            self.events.record(pv, "Normal", "VolumeReleased", f"claim {ref.namespace}/{ref.name} was deleted")
-        policy = pv.spec.persistent_volume_reclaim_policy or "Retain"
-        if policy == "Retain":
-            return None
-        try:
-            if policy == "Delete":
-                await asyncio.to_thread(reclaim.delete_data, pv, self.reclaim_roots)
-                try:
-                    await self.client.delete(PV, pv.metadata.name, None, resource_version=pv.metadata.resource_version)
-                except errors.NotFound:
-                    pass
-                self.events.record(pv, "Normal", "VolumeDeleted", f"deleted volume {pv.metadata.name} and its data")
-                return None
-            if policy == "Recycle":
-                await asyncio.to_thread(reclaim.scrub_data, pv, self.reclaim_roots)
-                new = _copy(pv)
-                new.spec.ClearField("claim_ref")
-                new.metadata.annotations.pop(mt.BOUND_BY_CONTROLLER, None)
-                pv = await self._write(new)
-                await self._set_phase(pv, "Available")
-                self.events.record(pv, "Normal", "VolumeRecycled", f"volume {pv.metadata.name} scrubbed and available")
-                return None
-            raise reclaim.ReclaimError(f"unknown reclaim policy {policy!r}")
-        except (reclaim.ReclaimError, OSError) as exc:
-            await self._set_phase(
-                pv, "Failed", "VolumeFailedReclaim" if policy != "Delete" else "VolumeFailedDelete", str(exc)
-            )
-            self.events.record(pv, "Warning", "VolumeFailedReclaim", str(exc))
-            return None
+        return await release.handle_released(self, pv)
 
 
 def leader_identity() -> str:

@@ -145,3 +145,14 @@ def best_match(
             continue
         best, best_key = pv, key
     return best
+
+
+def pinned_node(pv: storage_pb2.PersistentVolume) -> str | None:
+    """The one node a PV's data lives on (node affinity kubernetes.io/hostname In [node]), if any."""
+    terms = pv.spec.node_affinity.required.node_selector_terms if pv.spec.HasField("node_affinity") else []
+    if len(terms) != 1:
+        return None
+    exprs = [e for e in terms[0].match_expressions if e.key == HOSTNAME_LABEL and e.operator == "In"]
+    if len(exprs) == 1 and len(exprs[0].values) == 1:
+        return exprs[0].values[0]
+    return None

@@ -11,6 +11,11 @@ import shutil
 
 from pinnace.api import storage_pb2
 
+# On a PV whose data lives on another node: the policy ("Delete"/"Recycle") asks that node's
+# volagent to act on the data; it answers "Done" (or sets the PV Failed with the reason).
+RECLAIM_ANNOTATION = "pinnace.io/reclaim"
+RECLAIM_DONE = "Done"
+
 
 class ReclaimError(Exception):
     """The data could not be deleted or scrubbed; the message goes into the PV's status."""

@@ -53,3 +53,7 @@ async def test_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> No
 async def test_1000_claims_1000_volumes(store_endpoint: str, tmp_path: Path) -> None:
     took = await bc.case_many(store_endpoint, tmp_path, n=1000)
     print(f"bind_1000_s={took:.2f}")
+
+
+async def test_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> None:
+    await bc.case_reclaim_on_the_data_node(store_endpoint, tmp_path)

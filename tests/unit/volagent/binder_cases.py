@@ -358,3 +358,52 @@ async def case_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> No
 
 async def _phase_ns(c: AsyncClient, name: str, ns: str, want: str) -> bool:
     return await phase(c, PVC, name, ns) == want
+
+
+def pin(pv: PV, node: str) -> PV:
+    term = pv.spec.node_affinity.required.node_selector_terms.add()
+    term.match_expressions.add(key="kubernetes.io/hostname", operator="In", values=[node])
+    return pv
+
+
+async def case_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> None:
+    """The binder runs on node-a; data pinned to node-b is deleted/scrubbed by node-b's reclaimer."""
+    from services.volagent.reclaimer import NodeReclaimer
+
+    c = AsyncClient([store_endpoint])
+    dirs = {}
+    for policy in ("Delete", "Recycle"):
+        d = tmp_path / f"b-{policy.lower()}"
+        d.mkdir()
+        (d / "f").write_text("x")
+        dirs[policy] = d
+        await c.create(pin(make_pv(f"pv-{policy.lower()}", "1Gi", str(d), cls=policy.lower(), policy=policy), "node-b"))
+        await c.create(make_pvc(f"c-{policy.lower()}", "1Gi", cls=policy.lower()))
+    rc = AsyncClient([store_endpoint])
+    reclaimer = NodeReclaimer(rc, "node-b", [str(tmp_path)])
+    rtask = asyncio.create_task(reclaimer.run())
+    try:
+        async with running_binder(store_endpoint, tmp_path, node_name="node-a"):
+            for p in ("delete", "recycle"):
+                await wait_for(lambda p=p: _is(c, f"c-{p}", "Bound"), what=f"c-{p} bound")  # type: ignore[misc]
+                await c.delete(PVC, f"c-{p}", "default")
+            await wait_for(lambda: _pv_is(c, "pv-delete", "<gone>"), what="pv-delete gone")
+            await wait_for(lambda: _pv_is(c, "pv-recycle", "Available"), what="pv-recycle available")
+            assert not dirs["Delete"].exists()
+            assert dirs["Recycle"].is_dir() and not list(dirs["Recycle"].iterdir())
+            recycled = await c.get(PV, "pv-recycle", None)
+            assert "pinnace.io/reclaim" not in recycled.metadata.annotations
+            assert reclaimer.done == 2
+            # Immediate provisioning pins the volume to the node that made its directory
+            sc = storage_pb2.StorageClass(metadata=meta_pb2.ObjectMeta(name="hp"), provisioner="pinnace.io/hostpath")
+            await c.create(sc)
+            claim = await c.create(make_pvc("dyn", "1Gi", cls="hp"))
+            await wait_for(lambda: _is(c, "dyn", "Bound"), what="dyn bound")
+            pv = await c.get(PV, f"pvc-{claim.metadata.uid}", None)
+            expr = pv.spec.node_affinity.required.node_selector_terms[0].match_expressions[0]
+            assert list(expr.values) == ["node-a"]
+    finally:
+        rtask.cancel()
+        await asyncio.gather(rtask, return_exceptions=True)
+        await rc.close()
+        await c.close()

@@ -49,3 +49,7 @@ async def test_200_claims(store_endpoint: str, tmp_path: Path) -> None:
 
 async def test_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> None:
     await bc.case_rebind_released_retain(store_endpoint, tmp_path)
+
+
+async def test_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> None:
+    await bc.case_reclaim_on_the_data_node(store_endpoint, tmp_path)
