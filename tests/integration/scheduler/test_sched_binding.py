@@ -129,3 +129,36 @@ async def _history(client: AsyncClient, rev: int):  # type: ignore[no-untyped-de
         except (TimeoutError, StopAsyncIteration):
             return
         yield ev
+
+
+async def test_pending_pod_retried_when_a_pod_goes_away(tmp_path: Path) -> None:
+    async with running_store(tmp_path) as eps:
+        client = AsyncClient(eps)
+        await create_node(client, make_node("only", cpu="1"))
+        sched = Scheduler(client, "t")
+        await sched.start()
+        task = asyncio.create_task(sched.lead())
+        try:
+            await client.create(make_pod("first", cpu="800m"))
+
+            async def first_bound() -> bool:
+                return (await _bound(client)).get("first") == "only"
+
+            await wait_for(first_bound, what="first bound")
+            await client.create(make_pod("second", cpu="800m"))
+
+            async def parked() -> bool:
+                return sched.queue.unschedulable_count == 1
+
+            await wait_for(parked, what="second parked as unschedulable")
+            await client.delete(pod_pb2.Pod, "first", "default", grace_period_seconds=0)
+
+            async def second_bound() -> bool:
+                return (await _bound(client)).get("second") == "only"
+
+            await wait_for(second_bound, timeout=5, what="second bound once first is gone")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await sched.stop()
+            await client.close()
