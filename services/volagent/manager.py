@@ -13,7 +13,7 @@ import grpc
 from pinnace.api import pod_pb2
 from pinnace.common.logging import get_logger
 from pinnace.common.quantity import QuantityError, to_bytes
-from services.volagent import mounts, state
+from services.volagent import metrics, mounts, state
 from services.volagent.errors import VolumeError
 from services.volagent.layout import Layout
 from services.volagent.plugins import emptydir, gitrepo, hostpath, nfs, pvc
@@ -56,6 +56,10 @@ class VolumeManager:
         return lock
 
     async def mount_pod(self, pod: pod_pb2.Pod) -> list[Mounted]:
+        with metrics.MOUNT_SECONDS.time():
+            return await self._mount_pod(pod)
+
+    async def _mount_pod(self, pod: pod_pb2.Pod) -> list[Mounted]:
         uid = pod.metadata.uid
         if not uid:
             raise VolumeError("pod has no metadata.uid", grpc.StatusCode.INVALID_ARGUMENT)
@@ -77,7 +81,13 @@ class VolumeManager:
             state.save(self.layout.record_path(uid), record)
             out: list[Mounted] = []
             for vol in pod.spec.volumes:
-                vr = await self._setup(pod, vol)
+                kind = next((TYPE_NAMES[s] for s in SOURCES if vol.HasField(s)), "none")  # type: ignore[arg-type]
+                try:
+                    vr = await self._setup(pod, vol)
+                except VolumeError:
+                    metrics.MOUNT_ERRORS.labels(kind).inc()
+                    raise
+                metrics.MOUNTS.labels(kind).inc()
                 record.volumes[vol.name] = vr
                 out.append(Mounted(vol.name, vr.host_path, vr.read_only))
             state.save(self.layout.record_path(uid), record)
@@ -163,6 +173,7 @@ class VolumeManager:
             os.rmdir(self.layout.pod_dir(uid))  # only if the node agent left nothing else there
         except OSError:
             pass
+        metrics.UNMOUNTS.inc()
         log.info("volumes torn down", uid=uid)
 
     def records(self) -> list[PodRecord]:
@@ -192,6 +203,7 @@ class VolumeManager:
                 used = await asyncio.to_thread(emptydir.usage_bytes, vr.host_path)
                 if used > vr.size_limit:
                     await evict(rec, vr, used)
+                    metrics.EVICTIONS.inc()
                     rec.evicted = True
                     async with self._lock(rec.uid):
                         if os.path.isdir(self.layout.pod_dir(rec.uid)):

@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 from pinnace.api import cluster_pb2, node_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, Informer, WorkQueue, errors, run_workers
 from pinnace.common.logging import get_logger
+from services.volagent import metrics
 from services.volagent.binder import matching as mt
 from services.volagent.binder import provision, release
 from services.volagent.binder.available import AvailableIndex
@@ -222,6 +223,7 @@ class Binder:
             return await self.sync_volume(rest)
         except errors.Conflict:
             self.conflicts += 1
+            metrics.CONFLICTS.inc()
             return CONFLICT_RETRY
 
     async def sync_claim(self, ns: str, name: str) -> float | None:
@@ -400,7 +402,8 @@ class Binder:
             for k, v in want_cap.items():
                 new_c.status.capacity[k].CopyFrom(v)
             await self.write(new_c, status=True)
-            self.binds += 1  # no event for a plain bind (as Kubernetes): it is visible on both objects
+            self.binds += 1
+            metrics.BINDS.inc()  # no event for a plain bind (as Kubernetes): it is visible on both objects
 
     async def _provision(self, claim: PVC, sc: storage_pb2.StorageClass, node: str | None) -> None:
         # WaitForFirstConsumer: the consumer's node (the directory is made there by its volagent).
@@ -412,6 +415,7 @@ class Binder:
             await asyncio.to_thread(provision.make_directory, pv)
         try:
             created = await self.client.create(pv)
+            metrics.PROVISIONED.inc()
             self._remember(created)
             self.events.record(
                 claim,

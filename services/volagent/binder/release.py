@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pinnace.api import storage_pb2
 from pinnace.client import errors
+from services.volagent import metrics
 from services.volagent.binder import matching as mt
 from services.volagent.binder import reclaim
 
@@ -56,6 +57,7 @@ async def handle_released(b: Binder, pv: PV) -> float | None:
         else:
             fn = reclaim.delete_data if policy == "Delete" else reclaim.scrub_data
             await asyncio.to_thread(fn, pv, b.reclaim_roots)
+        metrics.RECLAIMED.labels(policy).inc()
         if policy == "Delete":
             try:
                 await b.client.delete(PV, pv.metadata.name, None, resource_version=pv.metadata.resource_version)
