@@ -124,7 +124,7 @@ class NodeLifecycleController(Controller):
         if stale:
             state = "Unknown"
         elif ready is None:
-            state = "True" if self.leases.get(f"{LEASE_NS}/{name}") is not None else "Unknown"
+            state = ""  # within the grace period and no status yet: no opinion
         elif ready.status == "Unknown" and ready.reason == "NodeStatusUnknown":
             state = "True"  # our own mark from an outage; the heartbeat is back
         else:
