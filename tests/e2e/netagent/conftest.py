@@ -1,10 +1,15 @@
-"""Fixtures: a three-node vxlan lab with pods and a running netagent per node (root only)."""
+"""Fixtures: a three-node vxlan lab with pods and a running netagent per node (root only).
+
+The store is a real one (tests/support/store.py); PINNACE_NET_STORE=fake uses the SDK's FakeStore.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,11 +23,19 @@ pytestmark = pytest.mark.root
 def lab_cluster(backend: str, nodes: int) -> Iterator[NetCluster]:
     if REASON:
         pytest.skip(REASON)
-    store = FakeStoreThread()
     tmp = tempfile.mkdtemp(prefix="pinnace-netagent-")
+    store: Any
+    if os.environ.get("PINNACE_NET_STORE") == "fake":
+        store = FakeStoreThread()
+        port = store.port
+    else:
+        from tests.support.store import start_store
+
+        store = start_store(Path(tmp) / "store")
+        port = int(store.endpoints[0].rsplit(":", 1)[1])
     try:
         with Lab(nodes_count=nodes) as lab:
-            c = NetCluster(lab, store.port, tmp, backend=backend)
+            c = NetCluster(lab, port, tmp, backend=backend)
             try:
                 c.register_nodes()
                 for n in lab.nodes:

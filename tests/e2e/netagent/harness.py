@@ -276,6 +276,16 @@ def wait_tcp(c: NetCluster, src: Pod, ip: str, port: int, timeout: float = 10) -
     raise TimeoutError(f"{ip}:{port} not answering from {src.name}")
 
 
+def wait_probe(c: NetCluster, pod: Pod, kind: str, target: str, timeout: float = 10) -> Any:
+    """Repeat a probe until it succeeds; the successful response."""
+
+    def once() -> Any:
+        r = c.probe(pod, kind, target, 1.0)
+        return r if r.ok else None
+
+    return wait_until(once, timeout=timeout)
+
+
 def wait_until(fn: Any, timeout: float = 10, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     last = None

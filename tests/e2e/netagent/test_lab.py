@@ -10,7 +10,7 @@ import collections
 import pytest
 
 from pinnace.api import node_pb2
-from tests.e2e.netagent.harness import NetCluster, Pod, outside_get, wait_until
+from tests.e2e.netagent.harness import NetCluster, Pod, outside_get, wait_probe, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -83,11 +83,12 @@ def test_dns_resolves(vxlan_cluster: NetCluster, pods: dict[str, Pod]) -> None:
     c = vxlan_cluster
     c.add_service("named", "10.96.0.23", [pods["b1"]])
     a1 = pods["a1"]
-    r = wait_until(lambda: c.probe(a1, "dns", "named.default.svc.cluster.local"), timeout=5)
+    r = wait_probe(c, a1, "dns", "named.default.svc.cluster.local")
     assert list(r.answers) == ["10.96.0.23"]
     r = c.probe(a1, "dns", "missing.default.svc.cluster.local")
     assert not r.ok and "NXDOMAIN" in r.detail
-    r = c.probe(pods["c1"], "dns", "b1.named.default.svc.cluster.local")
+    # Another node's agent learns of the Service through its own informers: allow it a moment.
+    r = wait_probe(c, pods["c1"], "dns", "b1.named.default.svc.cluster.local")
     assert list(r.answers) == [pods["b1"].ip]
 
 
@@ -120,3 +121,24 @@ def test_removed_node_cleans_its_overlay(vxlan_cluster: NetCluster, pods: dict[s
 
     wait_until(gone, timeout=10)
     assert ("route", "10.244.2.0/24") in {(e.kind, e.key) for e in c.state("node1").overlay}
+
+
+def test_cleanup_removes_everything(vxlan_cluster: NetCluster, pods: dict[str, Pod]) -> None:
+    import sys
+
+    from tests.e2e.netagent.harness import REPO
+
+    c = vxlan_cluster
+    ns = c.lab.node("node3").netns
+    assert "PINNACE-SERVICES" in c.lab.exec(ns, "iptables-save", "-t", "nat")
+    c.stop_agent("node3")
+    c.lab.exec(
+        ns,
+        "sh",
+        "-c",
+        f"cd {REPO} && {sys.executable} -m services.netagent --node-name node3 --store 127.0.0.1:1 --cleanup",
+    )
+    assert "PINNACE" not in c.lab.exec(ns, "iptables-save", "-t", "nat")
+    assert "pinnace.1" not in c.lab.ip(ns, "link", "show")
+    assert "proto 165" not in c.lab.ip(ns, "route", "show")
+    assert "10.96.0.10" not in c.lab.ip(ns, "addr", "show", "dev", "lo")
