@@ -243,10 +243,15 @@ def watch_event_bytes(etype: int, revision: int, obj: bytes | None, prev: bytes 
 
 def list_response_bytes(items: list[bytes], revision: int, continue_token: str, remaining: int) -> bytes:
     parts: list[bytes] = []
+    append = parts.append
+    headers: dict[int, bytes] = {}
     for it in items:  # header and payload side by side: the payload is copied once, by join
         n = len(it)
-        parts.append(b"\x0a" + (bytes((n,)) if n < 0x80 else varint(n)))
-        parts.append(it)
+        h = headers.get(n)
+        if h is None:
+            h = headers[n] = b"\x0a" + varint(n)
+        append(h)
+        append(it)
     parts += [b"\x10", varint(revision)]
     if continue_token:
         parts.append(ld(0x1A, continue_token.encode()))

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from services.store import encoding as enc
 
@@ -335,33 +335,39 @@ class MVCCStore:
         return [(r[0], r[1]) for r in rows]
 
     def range(
-        self, start: str, end: str, limit: int = 0, revision: int = 0
-    ) -> tuple[list[tuple[str, bytes]], int, bool]:
+        self, start: str, end: str, limit: int = 0, revision: int = 0, values_only: bool = False
+    ) -> tuple[list[Any], int, bool]:
         """Keys in [start, end) at `revision` (0 = latest), up to limit (0 = all).
 
-        Returns (rows, revision served, more). Raises Compacted / FutureRevision.
+        Returns (rows, revision served, more); rows are (key, value) tuples, or plain values with
+        values_only. Raises Compacted / FutureRevision.
         """
         conn = self._reader()
         conn.execute("BEGIN")
         try:
-            row = conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()
-            current = int(row[0]) if row else 0
-            crow = conn.execute("SELECT value FROM meta WHERE name = 'compact'").fetchone()
-            compact = int(crow[0]) if crow else 0
+            meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN ('revision', 'compact')").fetchall())
+            current = int(meta.get("revision", 0))
+            compact = int(meta.get("compact", 0))
+            rows: list[Any]
             if revision <= 0 or revision == current:
                 revision = current
-                sql = "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key"
+                cols = "value" if values_only else "key, value"
+                sql = f"SELECT {cols} FROM kv WHERE key >= ? AND key < ? ORDER BY key"
                 args: tuple[object, ...] = (start, end)
                 if limit > 0:
                     sql += " LIMIT ?"
                     args += (limit + 1,)
-                rows = [(r[0], r[1]) for r in conn.execute(sql, args)]
+                rows = conn.execute(sql, args).fetchall()
+                if values_only:
+                    rows = [r[0] for r in rows]
             else:
                 if revision > current:
                     raise FutureRevision(f"revision {revision} is in the future (current {current})")
                 if revision < compact:
                     raise Compacted(compact)
                 rows = self._range_at(conn, start, end, limit, revision)
+                if values_only:
+                    rows = [r[1] for r in rows]
         finally:
             conn.execute("COMMIT")
         more = limit > 0 and len(rows) > limit

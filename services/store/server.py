@@ -220,6 +220,9 @@ class StoreService:
         limit: int,
         match: Callable[[Object], bool] | None,
     ) -> bytes:
+        if match is None and limit == 0:  # the common full list: values only, framed as they come
+            values, served, _ = self.store.range(start, end, 0, revision, values_only=True)
+            return enc.list_response_bytes(values, served, "", 0)
         items: list[bytes] = []
         last_key = ""
         more = False
