@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api import cluster_pb2, node_pb2, pod_pb2
 from pinnace.client import errors
+from pinnace.common.logging import get_logger
 from services.controllers.base import Controller
 from services.controllers.podutil import tolerates
 
@@ -27,6 +28,7 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 LEASE_NS = "kube-node-lease"
 OUR_TAINTS = (UNREACHABLE, NOT_READY)
+log = get_logger("nodelifecycle")
 
 
 def _now() -> Timestamp:
@@ -58,7 +60,8 @@ class NodeLifecycleController(Controller):
         self.leases = self.informers.get(cluster_pb2.Lease, LEASE_NS)
         self.pods = self.informers.get(pod_pb2.Pod)
         self.pods.add_index("nodeName", lambda p: [p.spec.node_name] if p.spec.node_name else [])
-        self._beats: dict[str, tuple[str, float]] = {}  # node -> (heartbeat signature, when it changed)
+        self._beats: dict[str, tuple[str, float]] = {}
+        self._status_forbidden_logged = False  # node -> (heartbeat signature, when it changed)
         self.nodes.add_handler(on_add=self._node, on_update=lambda _o, n: self._node(n), on_delete=self._node_gone)
         self.leases.add_handler(on_add=self._lease, on_update=lambda _o, n: self._lease(n))
         self.pods.add_handler(on_add=self._pod, on_update=lambda _o, n: self._pod(n))
@@ -136,6 +139,16 @@ class NodeLifecycleController(Controller):
         return await self._evict(node)
 
     async def _sync_status(self, node: node_pb2.Node, state: str) -> bool:
+        try:
+            return await self._write_status(node, state)
+        except errors.Forbidden as exc:
+            # the store may reserve node status for node agents; the taints still do the work
+            if not self._status_forbidden_logged:
+                self._status_forbidden_logged = True
+                log.warning("cannot mark node status; relying on taints", node=node.metadata.name, error=str(exc))
+            return False
+
+    async def _write_status(self, node: node_pb2.Node, state: str) -> bool:
         ready = _ready(node)
         if state == "Unknown" and (ready is None or ready.status != "Unknown"):
             new = node_pb2.Node()

@@ -110,8 +110,8 @@ class EventRecorder:
                 self._seen[key] = (await self.client.update(old), now)
                 self.written += 1
                 return
-            except errors.NotFound:
-                pass
+            except errors.PinnaceError:
+                pass  # gone, changed, or not ours to update: record the repeat as a new Event
         ev.metadata.name = f"{ref.name}.{uuid.uuid4().hex[:12]}"
         created = await self.client.create(ev)
         self.written += 1

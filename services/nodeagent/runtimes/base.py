@@ -63,6 +63,7 @@ class ContainerRecord:
     attempt: int
     pid: int = 0
     shim_pid: int = 0
+    shim_start: int = 0  # the shim's start time in clock ticks (guards against pid reuse)
     started_at: float = 0.0
     dir: str = ""  # runtime's per-attempt directory (host runtime)
     log_path: str = ""

@@ -43,15 +43,18 @@ def _read_json(path: str) -> dict[str, Any] | None:
         return None
 
 
-def pid_alive(pid: int, marker: str = "") -> bool:
-    """True if pid runs (not a zombie) and, when given, its command line contains marker."""
+def pid_alive(pid: int, marker: str = "", start: int = 0) -> bool:
+    """True if pid runs (not a zombie), started at `start` (clock ticks, when given) and its command
+    line contains marker (when given)."""
     if pid <= 0:
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        state = stat[stat.rfind(b")") + 2 :].split(b" ", 1)[0]
-        if state in (b"Z", b"X"):
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if fields[0] in (b"Z", b"X"):
+            return False
+        if start and int(fields[19]) != start:
             return False
         if marker:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -72,6 +75,77 @@ class HostRuntime(Runtime):
         self.log_max_bytes = log_max_bytes
         self.log_max_files = log_max_files
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._server: subprocess.Popen[bytes] | None = None
+        self._server_sock = os.path.join(data_dir, "shim.sock")
+
+    async def start(self) -> None:
+        """Start the shim fork server (falls back to one interpreter per container if it fails)."""
+        os.makedirs(self.data_dir, exist_ok=True)
+        pidfile = os.path.join(self.data_dir, "shim-server.pid")
+        with contextlib.suppress(OSError, ValueError), open(pidfile) as f:
+            old = int(f.read().strip() or 0)
+            if pid_alive(old, "--serve"):
+                os.kill(old, signal.SIGTERM)
+        with open(os.path.join(self.data_dir, "shim-server.log"), "ab") as errlog:
+            self._server = subprocess.Popen(
+                [sys.executable, "-S", "-I", SHIM, "--serve", self._server_sock],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errlog,
+                start_new_session=True,
+                close_fds=True,
+            )
+        assert self._server.stdout is not None
+        try:
+            line = await asyncio.wait_for(_read_line(self._server.stdout.fileno()), timeout=15)
+        except TimeoutError:
+            line = b""
+        self._server.stdout.close()
+        if line != b"ready":
+            self._server.kill()
+            self._server = None
+            return
+        with open(pidfile, "w") as f:
+            f.write(str(self._server.pid))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self._server.wait, 5)
+            self._server = None
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.data_dir, "shim-server.pid"))
+
+    async def _spawn_shim(self, spec_path: str, cdir: str) -> bytes:
+        """Start a shim for spec_path; returns its first output line (JSON)."""
+        if self._server is not None and self._server.poll() is None:
+            try:
+                reader, writer = await asyncio.open_unix_connection(self._server_sock)
+                try:
+                    writer.write(spec_path.encode() + b"\n")
+                    await writer.drain()
+                    return (await asyncio.wait_for(reader.readline(), timeout=30)).strip()
+                finally:
+                    writer.close()
+            except OSError:
+                pass  # fall back to a fresh interpreter
+        with open(os.path.join(cdir, "shim.log"), "ab") as errlog:
+            proc = subprocess.Popen(
+                [sys.executable, "-S", "-I", SHIM, spec_path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errlog,
+                start_new_session=True,
+                close_fds=True,
+            )
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(_read_line(proc.stdout.fileno()), timeout=30)
+        finally:
+            proc.stdout.close()
+        self._procs[proc.pid] = proc
+        return line
 
     def version(self) -> str:
         return f"host://python{sys.version_info.major}.{sys.version_info.minor}"
@@ -125,21 +199,7 @@ class HostRuntime(Runtime):
         spec_path = os.path.join(cdir, "spec.json")
         with open(spec_path, "w") as f:
             json.dump(spec, f)
-        with open(os.path.join(cdir, "shim.log"), "ab") as errlog:
-            proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", SHIM, spec_path],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errlog,
-                start_new_session=True,
-                close_fds=True,
-            )
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(_read_line(proc.stdout.fileno()), timeout=30)
-        finally:
-            proc.stdout.close()
-        self._procs[proc.pid] = proc
+        line = await self._spawn_shim(spec_path, cdir)
         try:
             info = json.loads(line or b"{}")
         except ValueError:
@@ -151,7 +211,8 @@ class HostRuntime(Runtime):
             id=f"host://{pod_uid}/{cfg.name}/{cfg.attempt}",
             attempt=cfg.attempt,
             pid=int(info["pid"]),
-            shim_pid=proc.pid,
+            shim_pid=int(info["shim_pid"]),
+            shim_start=int(info.get("shim_start", 0)),
             started_at=float(info["started_at"]),
             dir=cdir,
             log_path=log_path,
@@ -175,6 +236,8 @@ class HostRuntime(Runtime):
                         os.unlink(os.path.join(cfg.log_dir, name))
 
     def _shim_alive(self, rec: ContainerRecord) -> bool:
+        if rec.shim_start:
+            return pid_alive(rec.shim_pid, "shim.py", rec.shim_start)
         return pid_alive(rec.shim_pid, os.path.join(rec.dir, "spec.json"))
 
     def _reap(self, pid: int) -> None:
@@ -269,7 +332,7 @@ class HostRuntime(Runtime):
                 if pid_alive(cpid):
                     with contextlib.suppress(OSError):
                         os.killpg(cpid, signal.SIGKILL)
-                if pid_alive(spid, os.path.join(cdir, name, "spec.json")):
+                if pid_alive(spid, "shim.py", int(pid.get("shim_start", 0))):
                     with contextlib.suppress(OSError):
                         os.kill(spid, signal.SIGKILL)
         await asyncio.to_thread(self.cgroups.remove_pod, pod_uid)

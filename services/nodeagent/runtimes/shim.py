@@ -8,6 +8,7 @@ outlives agent restarts, so exit codes are never lost. Only the standard library
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -177,8 +178,18 @@ def child(spec: dict[str, Any], out_w: int, err_w: int, status_w: int) -> None:
             os._exit(127)
 
 
-def main() -> None:
-    spec_path = sys.argv[1]
+def proc_start_time(pid: int) -> int:
+    """Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rfind(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def run_shim(spec_path: str) -> None:
+    """Run one container attempt described by spec_path (this process becomes its shim)."""
     with open(spec_path) as f:
         spec = json.load(f)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -215,7 +226,10 @@ def main() -> None:
         _write_json(spec["exit_path"], {"exit_code": 128, "signal": 0, "error": msg, "finished_at": time.time()})
         print(json.dumps({"error": msg}), flush=True)
         return
-    _write_json(spec["pid_path"], {"pid": pid, "shim_pid": os.getpid(), "started_at": started_at})
+    me = os.getpid()
+    _write_json(
+        spec["pid_path"], {"pid": pid, "shim_pid": me, "shim_start": proc_start_time(me), "started_at": started_at}
+    )
 
     def forward(signum: int, _frame: Any) -> None:
         try:
@@ -225,7 +239,10 @@ def main() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
-    print(json.dumps({"pid": pid, "started_at": started_at}), flush=True)
+    print(
+        json.dumps({"pid": pid, "started_at": started_at, "shim_pid": me, "shim_start": proc_start_time(me)}),
+        flush=True,
+    )
     # Detach from the agent's stdout pipe so the agent can close its end.
     nul = os.open("/dev/null", os.O_RDWR)
     os.dup2(nul, 0)
@@ -267,6 +284,72 @@ def main() -> None:
     signum = -code if code < 0 else 0
     exit_code = 128 + signum if signum else code
     _write_json(spec["exit_path"], {"exit_code": exit_code, "signal": signum, "error": "", "finished_at": exited_at})
+
+
+def _reap_children(_signum: int = 0, _frame: Any = None) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve(sock_path: str) -> None:
+    """Fork server: one request per connection (a spec path and a newline); the forked child becomes
+    that container's shim and answers on the connection. Saves the interpreter start per container."""
+    import socket
+
+    parent = os.getppid()
+    _lib().prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: go away with the agent (forked shims do not inherit it)
+    if os.getppid() != parent:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sock_path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    os.chmod(sock_path, 0o600)
+    srv.listen(256)
+    _lib().prctl(15, b"pinnace-shimsrv")
+    signal.signal(signal.SIGCHLD, _reap_children)
+    print("ready", flush=True)
+    while True:
+        conn, _ = srv.accept()
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        spec_path = data.decode().strip()
+        if not spec_path:
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _lib().prctl(15, b"pinnace-shim")  # PR_SET_NAME, for ps/top
+                srv.close()
+                os.setsid()
+                os.dup2(conn.fileno(), 1)
+                conn.close()
+                run_shim(spec_path)
+            except BaseException as e:
+                with contextlib.suppress(Exception):
+                    print(json.dumps({"error": f"shim: {e}"}), flush=True)
+            finally:
+                os._exit(0)
+        conn.close()
+        _reap_children()
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+    else:
+        run_shim(sys.argv[1])
 
 
 if __name__ == "__main__":

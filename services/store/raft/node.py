@@ -52,6 +52,14 @@ def _fatal(msg: str) -> None:
     os._exit(70)
 
 
+def can_send_early(core: Raft, rd: Ready, persisted: HardState) -> bool:
+    """True when this Ready's messages may leave before its persistence (leader, same term/vote)."""
+    if core.role is not Role.LEADER or rd.snapshot is not None:
+        return False
+    hs = rd.hard_state
+    return hs is None or (hs.term == persisted.term and hs.vote == persisted.vote)
+
+
 class RaftNode:
     """Runs one raft replica of `state_machine`; see the module docstring."""
 
@@ -193,6 +201,20 @@ class RaftNode:
         self._wake.set()
         return await fut
 
+    def propose_many(self, items: list[bytes]) -> list[asyncio.Future[tuple[int, bytes]]]:
+        """Queue proposals without awaiting them (for forwarded batches); one future each."""
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[tuple[int, bytes]]] = []
+        for data in items:
+            fut: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+            if self.stopped:
+                fut.set_exception(Unavailable("store replica is stopping"))
+            else:
+                self._proposals.append((data, fut))
+            futs.append(fut)
+        self._wake.set()
+        return futs
+
     async def read_index(self) -> int:
         """A ReadIndex round; returns the index to wait for (many concurrent calls share one round)."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -304,13 +326,19 @@ class RaftNode:
                 core.read_index(ctx)
 
     async def _handle_ready(self, core: Raft, rd: Ready) -> None:
+        # A leader may send before its own fsync (as etcd's does): followers persist before they
+        # acknowledge, and this loop handles no acknowledgement until the fsync below is done.
+        # Not when term or vote changed: those must be durable before anyone hears of them.
+        early = can_send_early(core, rd, self._hard)
+        if early and rd.messages and self.transport is not None:
+            self.transport.send(rd.messages)
         if rd.must_sync():
             hs = rd.hard_state or self._hard
             await asyncio.get_running_loop().run_in_executor(
                 self._io, self.storage.save, hs, rd.entries, rd.snapshot, None
             )
             self._hard = hs
-        if rd.messages and self.transport is not None:
+        if not early and rd.messages and self.transport is not None:
             self.transport.send(rd.messages)
         for rs in rd.read_states:
             for fut in self._read_ctx.pop(rs.context, []):

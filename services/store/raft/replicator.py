@@ -9,6 +9,7 @@ round (batched). Without a leader for `leader_timeout` seconds both raise Unavai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import grpc
@@ -21,6 +22,9 @@ from services.store.raft.types import NotLeader
 from services.store.replication import MemberStatus, ReplicaStatus, StateMachine, Unavailable
 
 log = structlog.get_logger("raft.replicator")
+
+FORWARD_BATCH = 1024
+FORWARD_INFLIGHT = 8
 
 # gRPC error details that mean the request never reached the server.
 _NEVER_SENT = ("failed to connect", "Connection refused", "connections to all backends failing")
@@ -63,18 +67,32 @@ class RaftReplicator:
         self.leader_timeout = leader_timeout
         self.propose_timeout = propose_timeout
         self._server: grpc.aio.Server | None = None
+        self._fwd_q: list[tuple[bytes, asyncio.Future[tuple[int, bytes]]]] = []
+        self._fwd_ev: asyncio.Event | None = None
+        self._fwd_task: asyncio.Task[None] | None = None
+        self._fwd_sem = asyncio.Semaphore(FORWARD_INFLIGHT)
+        self._fwd_batches: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.node.start()
         if self.node.transport is not None:
             self._server = grpc.aio.server(options=GRPC_OPTIONS)
-            servicer = RaftPeerServicer(self.node.snap_dir, self.node.deliver, self._forwarded)
+            servicer = RaftPeerServicer(self.node.snap_dir, self.node.deliver, self._forwarded, self._forwarded_batch)
             raft_pb2_grpc.add_RaftPeerServicer_to_server(servicer, self._server)
             self._server.add_insecure_port(self.peer_listen)
             await self._server.start()
             log.info("raft peer server listening", address=self.peer_listen)
+            self._fwd_ev = asyncio.Event()
+            self._fwd_task = asyncio.create_task(self._forwarder(), name="raft-forwarder")
 
     async def stop(self) -> None:
+        if self._fwd_task is not None:
+            self._fwd_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._fwd_task
+        for _, fut in self._fwd_q:
+            if not fut.done():
+                fut.set_exception(Unavailable("store replica is stopping"))
         if self._server is not None:
             await self._server.stop(grace=0.5)
         await self.node.stop()
@@ -86,6 +104,73 @@ class RaftReplicator:
             return await self.node.propose(data)
         except NotLeader as e:
             raise ForwardRejected(str(e)) from e
+
+    async def _forwarded_batch(self, items: list[bytes]) -> list[raft_pb2.ForwardResponse]:
+        if not self.node.is_leader:
+            why = f"replica {self.id} is not the leader (leader={self.node.leader})"
+            return [raft_pb2.ForwardResponse(rejected=True, error=why) for _ in items]
+        futs = self.node.propose_many(items)
+        await asyncio.wait(futs)
+        out: list[raft_pb2.ForwardResponse] = []
+        for f in futs:
+            e = f.exception()
+            if e is None:
+                index, result = f.result()
+                out.append(raft_pb2.ForwardResponse(index=index, result=result))
+            else:
+                out.append(
+                    raft_pb2.ForwardResponse(error=str(e) or type(e).__name__, rejected=isinstance(e, NotLeader))
+                )
+        return out
+
+    async def _forwarder(self) -> None:
+        """Ships queued follower proposals to the leader, many per ForwardBatch RPC."""
+        assert self._fwd_ev is not None
+        while True:
+            await self._fwd_ev.wait()
+            self._fwd_ev.clear()
+            while self._fwd_q:
+                await self._fwd_sem.acquire()
+                batch = self._fwd_q[:FORWARD_BATCH]
+                del self._fwd_q[:FORWARD_BATCH]
+                t = asyncio.create_task(self._send_batch(batch))
+                self._fwd_batches.add(t)
+                t.add_done_callback(self._fwd_batches.discard)
+
+    async def _send_batch(self, batch: list[tuple[bytes, asyncio.Future[tuple[int, bytes]]]]) -> None:
+        try:
+            lead = self.node.leader
+            transport = self.node.transport
+            if not lead or lead == self.id or transport is None:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(ForwardRejected("no remote leader"))
+                return
+            req = raft_pb2.ForwardBatchRequest(data=[d for d, _ in batch])
+            try:
+                resp = await transport.stub(lead).ForwardBatch(req, timeout=self.propose_timeout)
+            except grpc.aio.AioRpcError as e:
+                details = e.details() or ""
+                err: Exception
+                if e.code() == grpc.StatusCode.UNAVAILABLE and any(s in details for s in _NEVER_SENT):
+                    err = ForwardRejected(details)
+                else:
+                    err = Unavailable(f"forwarding to leader {lead} failed: {e.code().name}: {details}")
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                return
+            for (_, fut), r in zip(batch, resp.results, strict=True):
+                if fut.done():
+                    continue
+                if r.rejected:
+                    fut.set_exception(ForwardRejected(r.error))
+                elif r.error:
+                    fut.set_exception(Unavailable(f"leader {lead}: {r.error}"))
+                else:
+                    fut.set_result((r.index, r.result))
+        finally:
+            self._fwd_sem.release()
 
     async def propose(self, data: bytes) -> bytes:
         node = self.node
@@ -109,32 +194,22 @@ class RaftReplicator:
                 except NotLeader:
                     await asyncio.sleep(0.01)
                     continue
+            fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+            self._fwd_q.append((data, fut))
+            assert self._fwd_ev is not None
+            self._fwd_ev.set()
             try:
-                resp = await self._forward(lead, data, max(0.1, deadline - now))
+                index, result = await fut
             except ForwardRejected:
                 if time.monotonic() >= deadline:
                     raise Unavailable("no raft leader accepted the proposal; retry") from None
                 await asyncio.sleep(0.02)
                 continue
             try:
-                await asyncio.wait_for(node.wait_applied(resp.index), max(0.1, deadline - time.monotonic()))
+                await asyncio.wait_for(node.wait_applied(index), max(0.1, deadline - time.monotonic()))
             except TimeoutError:
-                raise Unavailable(f"write committed at {resp.index} but not applied here yet") from None
-            return resp.result
-
-    async def _forward(self, lead: int, data: bytes, timeout: float) -> raft_pb2.ForwardResponse:
-        transport = self.node.transport
-        assert transport is not None
-        try:
-            return await transport.stub(lead).Forward(raft_pb2.ForwardRequest(data=data), timeout=timeout)
-        except grpc.aio.AioRpcError as e:
-            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                raise ForwardRejected(e.details() or "") from e
-            details = e.details() or ""
-            if e.code() == grpc.StatusCode.UNAVAILABLE and any(s in details for s in _NEVER_SENT):
-                # could not reach the leader at all: the proposal was never made, safe to retry
-                raise ForwardRejected(details) from e
-            raise Unavailable(f"forwarding to leader {lead} failed: {e.code().name}: {e.details()}") from e
+                raise Unavailable(f"write committed at {index} but not applied here yet") from None
+            return result
 
     async def read_barrier(self) -> None:
         node = self.node

@@ -35,6 +35,7 @@ GRPC_OPTIONS = [
 
 MessageHandler = Callable[[list[Message]], None]
 ForwardHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+BatchForwardHandler = Callable[[list[bytes]], Awaitable[list[raft_pb2.ForwardResponse]]]
 
 
 def snapshot_path(snap_dir: str, meta: SnapshotMeta) -> str:
@@ -164,10 +165,17 @@ class PeerTransport:
 class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
     """Incoming side: hands decoded messages to the node; stores snapshot files; Forward."""
 
-    def __init__(self, snap_dir: str, on_messages: MessageHandler, forward: ForwardHandler) -> None:
+    def __init__(
+        self,
+        snap_dir: str,
+        on_messages: MessageHandler,
+        forward: ForwardHandler,
+        forward_batch: BatchForwardHandler,
+    ) -> None:
         self.snap_dir = snap_dir
         self.on_messages = on_messages
         self.forward = forward
+        self.forward_batch = forward_batch
 
     async def Stream(
         self, request_iterator: AsyncIterator[raft_pb2.RaftBatch], context: grpc.aio.ServicerContext
@@ -222,3 +230,8 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
         except Exception as e:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"proposal outcome unknown: {e}")
         return raft_pb2.ForwardResponse(index=index, result=result)
+
+    async def ForwardBatch(
+        self, request: raft_pb2.ForwardBatchRequest, context: grpc.aio.ServicerContext
+    ) -> raft_pb2.ForwardBatchResponse:
+        return raft_pb2.ForwardBatchResponse(results=await self.forward_batch(list(request.data)))

@@ -103,6 +103,7 @@ class Binder:
         self.pvcs.add_index("pendingClass", lambda c: [_raw_class(c)] if c.status.phase != "Bound" else [])
         self.pvcs.add_index("volumeName", lambda c: [c.spec.volume_name] if c.spec.volume_name else [])
         self.pods.add_index("claims", self._pod_claims)
+        self.pods.add_index("usedClaims", self._all_pod_claims)
 
         def pv_event(pv: PV) -> None:
             self.queue.add("pv/" + pv.metadata.name)
@@ -137,12 +138,19 @@ class Binder:
 
         self.pvs.add_handler(on_add=pv_event, on_update=lambda _o, n: pv_event(n), on_delete=pv_deleted)
         self.pvcs.add_handler(on_add=pvc_event, on_update=lambda _o, n: pvc_event(n), on_delete=pvc_deleted)
-        self.pods.add_handler(on_add=pod_event, on_update=lambda _o, n: pod_event(n))
+
+        def pod_gone(p: pod_pb2.Pod) -> None:
+            for key in self._all_pod_claims(p):
+                self.queue.add("pvc/" + key)  # a deleting claim may be free now
+
+        self.pods.add_handler(on_add=pod_event, on_update=lambda _o, n: pod_event(n), on_delete=pod_gone)
 
     @staticmethod
     def _pod_claims(pod: pod_pb2.Pod) -> list[str]:
-        if not pod.spec.node_name:
-            return []
+        return Binder._all_pod_claims(pod) if pod.spec.node_name else []
+
+    @staticmethod
+    def _all_pod_claims(pod: pod_pb2.Pod) -> list[str]:
         ns = pod.metadata.namespace
         return [
             mt.claim_key(ns, v.persistent_volume_claim.claim_name)
@@ -228,8 +236,10 @@ class Binder:
 
     async def sync_claim(self, ns: str, name: str) -> float | None:
         claim = self._pvc(ns, name)
-        if claim is None or claim.metadata.HasField("deletion_timestamp"):
+        if claim is None:
             return None
+        if claim.metadata.HasField("deletion_timestamp"):
+            return await self._finish_claim_deletion(claim)
         if claim.status.phase == "Bound" and claim.spec.volume_name:
             return await self._check_bound_claim(claim)
         if claim.spec.volume_name:
@@ -280,6 +290,32 @@ class Binder:
         )
         await self._pending(claim, "FailedBinding", why)
         return None
+
+    async def _finish_claim_deletion(self, claim: PVC) -> float | None:
+        """pvc-protection: the claim goes (and its volume is released) once no pod uses it."""
+        if mt.PVC_PROTECTION not in claim.metadata.finalizers:
+            return None
+        key = mt.claim_key(claim.metadata.namespace, claim.metadata.name)
+        users = sorted(
+            p.metadata.name
+            for p in self.pods.by_index("usedClaims", key)
+            if p.status.phase not in ("Succeeded", "Failed")
+        )
+        if users:
+            await self._pending_note(
+                claim, "ClaimInUse", f"deletion waits for pods using the claim: {', '.join(users)}"
+            )
+            return None  # the pods' deletion brings the claim back into the queue
+        new = _copy(claim)
+        new.metadata.finalizers.remove(mt.PVC_PROTECTION)
+        await self.client.update(new)
+        return None
+
+    async def _pending_note(self, claim: PVC, reason: str, message: str) -> None:
+        key = f"{claim.metadata.namespace}/{claim.metadata.name}/{claim.metadata.uid}/{reason}"
+        if key not in self._pending_notice:
+            self._pending_notice.add(key)
+            self.events.record(claim, "Normal", reason, message)
 
     def _best_available(self, claim: PVC, cls: str, labels: dict[str, str] | None) -> PV | None:
         """The smallest available volume that fits (the index is sorted by capacity)."""
@@ -380,10 +416,16 @@ class Binder:
             new = _copy(pv)
             new.status.phase, new.status.reason, new.status.message = "Bound", "", ""
             pv = await self.write(new, status=True)
-        if claim.spec.volume_name != pv.metadata.name or claim.metadata.annotations.get(mt.BIND_COMPLETED) != "yes":
+        if (
+            claim.spec.volume_name != pv.metadata.name
+            or claim.metadata.annotations.get(mt.BIND_COMPLETED) != "yes"
+            or mt.PVC_PROTECTION not in claim.metadata.finalizers
+        ):
             new_c = _copy(claim)
             new_c.spec.volume_name = pv.metadata.name
             new_c.metadata.annotations[mt.BIND_COMPLETED] = "yes"
+            if mt.PVC_PROTECTION not in new_c.metadata.finalizers:
+                new_c.metadata.finalizers.append(mt.PVC_PROTECTION)  # kept while pods use the claim
             if pv.metadata.annotations.get(mt.BOUND_BY_CONTROLLER) == "yes":
                 new_c.metadata.annotations[mt.BOUND_BY_CONTROLLER] = "yes"
             claim = await self.write(new_c)

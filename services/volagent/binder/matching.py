@@ -15,6 +15,7 @@ BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def claim_key(namespace: str, name: str) -> str:
