@@ -299,3 +299,92 @@ def test_config_contexts_and_misc(env: dict[str, str], store: StoreCluster) -> N
     assert "complete -F _pinnace pinnace" in run(e, "completion", "bash").stdout
     assert "requests" in run(e, "top", "nodes").stderr
     run(e, "events", "-A")
+
+
+def test_describe_pending_pod_events_and_wait(env: dict[str, str], store: StoreCluster, tmp_path: Path) -> None:
+    from pinnace.api import apps_pb2, cluster_pb2, pod_pb2
+    from pinnace.client import Client
+
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: waiter\nspec:\n  containers:\n  - name: c\n    image: busybox\n"
+    )
+    run(env, "apply", "-f", "-", stdin=pod)
+    with Client(store.endpoints) as c:
+
+        def unschedulable(p: pod_pb2.Pod) -> None:
+            p.status.phase = "Pending"
+            p.status.conditions.add(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/3 nodes are available: 3 Insufficient cpu.",
+            )
+
+        live = c.mutate_status(pod_pb2.Pod, "waiter", "default", unschedulable)
+        ev = cluster_pb2.Event()
+        ev.metadata.name = "waiter.1"
+        ev.metadata.namespace = "default"
+        ev.involved_object.kind = "Pod"
+        ev.involved_object.name = "waiter"
+        ev.involved_object.uid = live.metadata.uid
+        ev.reason = "FailedScheduling"
+        ev.message = "0/3 nodes are available"
+        ev.type = "Warning"
+        ev.source.component = "scheduler"
+        ev.last_timestamp.GetCurrentTime()
+        c.create(ev)
+        text = run(env, "describe", "pod", "waiter").stdout
+        assert "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu." in text
+        assert "FailedScheduling" in text and "scheduler" in text.split("Events:")[1]
+        evs = run(env, "events", "--for", "pod/waiter").stdout
+        assert "FailedScheduling" in evs and "pod/waiter" in evs
+
+        # apply --wait reports progress until the pod is Ready.
+        manifest = tmp_path / "pod.yaml"
+        manifest.write_text(pod)
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "pinnace.cli.main", "apply", "-f", str(manifest), "--wait", "--wait-timeout", "60"],
+            env=env,
+            cwd=str(REPO),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        assert waiter.poll() is None  # still waiting
+
+        def ready(p: pod_pb2.Pod) -> None:
+            p.status.phase = "Running"
+            del p.status.conditions[:]
+            p.status.conditions.add(type="Ready", status="True")
+            p.status.container_statuses.add(name="c", ready=True)
+
+        c.mutate_status(pod_pb2.Pod, "waiter", "default", ready)
+        _, errs = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0, errs
+        assert "waiting for pod/waiter: Pending" in errs and "pod/waiter ready" in errs
+
+        # Rollout history and undo from the Deployment's ReplicaSets.
+        run(env, "apply", "-f", "-", stdin=DEPLOY.replace("name: web", "name: roll"))
+        d = c.get(apps_pb2.Deployment, "roll")
+        for rev, image in ((1, "nginx:1.0"), (2, "nginx:2.0")):
+            rs = apps_pb2.ReplicaSet()
+            rs.metadata.name = f"roll-{rev}"
+            rs.metadata.namespace = "default"
+            rs.metadata.annotations["deployment.kubernetes.io/revision"] = str(rev)
+            rs.metadata.owner_references.add(
+                api_version="apps/v1", kind="Deployment", name="roll", uid=d.metadata.uid, controller=True
+            )
+            rs.spec.selector.match_labels["app"] = "web"
+            rs.spec.template.CopyFrom(d.spec.template)
+            rs.spec.template.metadata.labels["pod-template-hash"] = f"h{rev}"
+            rs.spec.template.spec.containers[0].image = image
+            c.create(rs)
+        hist = run(env, "rollout", "history", "deployment/roll").stdout.split()
+        assert hist[:4] == ["deployment.apps/roll", "REVISION", "CHANGE-CAUSE", "1"]
+        assert "rolled back to revision 1" in run(env, "rollout", "undo", "deploy/roll").stdout
+        after = c.get(apps_pb2.Deployment, "roll")
+        assert after.spec.template.spec.containers[0].image == "nginx:1.0"
+        assert "pod-template-hash" not in after.spec.template.metadata.labels
+        p = run(env, "rollout", "status", "deploy/roll", "--no-watch", check=False)
+        assert p.returncode == 1 and "Waiting for deployment" in p.stdout
