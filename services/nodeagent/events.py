@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api import cluster_pb2, pod_pb2
+from pinnace.client import errors
 from pinnace.common.logging import get_logger
 
 log = get_logger("nodeagent.events")
@@ -28,6 +29,7 @@ class EventRecorder:
         self.component = component
         self._recent: dict[tuple[str, str, str], tuple[float, cluster_pb2.Event]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._may_update = True
 
     def emit(self, pod: pod_pb2.Pod, type_: str, reason: str, message: str, field_path: str = "") -> None:
         try:
@@ -43,14 +45,20 @@ class EventRecorder:
         key = (pod.metadata.uid, reason, message)
         try:
             prev = self._recent.get(key)
-            if prev is not None and time.monotonic() - prev[0] < WINDOW:
+            updated = False
+            if prev is not None and time.monotonic() - prev[0] < WINDOW and self._may_update:
                 ev = cluster_pb2.Event()
                 ev.CopyFrom(prev[1])
                 ev.count += 1
                 ev.last_timestamp.CopyFrom(now)
                 ev.metadata.resource_version = ""
-                ev = await self.client.update(ev)
-            else:
+                try:
+                    ev = await self.client.update(ev)
+                    updated = True
+                except (errors.Forbidden, errors.NotFound):
+                    # a node identity may create Events but not update them: record the repeat anew
+                    self._may_update = False
+            if not updated:
                 ev = cluster_pb2.Event()
                 ev.metadata.name = f"{pod.metadata.name}.{uuid.uuid4().hex[:12]}"
                 ev.metadata.namespace = pod.metadata.namespace
