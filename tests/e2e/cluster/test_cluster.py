@@ -87,7 +87,10 @@ def test_example_app_runs_on_two_nodes_and_serves_through_cluster_ip(cluster: La
     assert len({p.spec.node_name for p in pods}) >= 2, [p.spec.node_name for p in pods]
     ip = cluster_ip(cluster, "web")
     for i in range(cluster.nodes):
-        seen = Counter(cluster.http_get(cluster.ns(f"node{i + 1}"), f"http://{ip}/").split()[2] for _ in range(12))
+        ns = cluster.ns(f"node{i + 1}")
+        # The node's proxy may still be writing the rules for the newest endpoints.
+        eventually(lambda ns=ns: cluster.http_get(ns, f"http://{ip}/"), 30, what=f"ClusterIP from {ns}")
+        seen = Counter(cluster.http_get(ns, f"http://{ip}/").split()[2] for _ in range(12))
         assert len(seen) >= 2, f"node{i + 1} reached only {seen}"
 
 
