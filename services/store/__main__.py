@@ -54,6 +54,7 @@ async def run(args: argparse.Namespace) -> None:
     await replicator.start()
     await srv.start()
     await service.bootstrap()
+    service.start()
     await server.health_serving(srv)
     log.info(
         "store replica serving",
@@ -71,6 +72,7 @@ async def run(args: argparse.Namespace) -> None:
     log.info("store replica stopping")
     await server.health_serving(srv, False)
     hub.close()
+    await service.stop()
     await srv.stop(grace=1.0)
     await replicator.stop()
     service.close()

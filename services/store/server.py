@@ -22,6 +22,7 @@ from services.store import authz
 from services.store import encoding as enc
 from services.store.listing import decode_continue, encode_continue, kind_range, make_matcher
 from services.store.mvcc import Compacted, FutureRevision, KeyValue, MVCCStore
+from services.store.namespaces import NamespaceLifecycle
 from services.store.registry import strategy
 from services.store.registry.allocators import ClusterIPAllocator, NodePortAllocator
 from services.store.registry.errors import StoreError, already_exists, conflict, invalid, not_found
@@ -72,7 +73,15 @@ class StoreService:
             ClusterIPAllocator(store, service_cidr), NodePortAllocator(store, node_port_range)
         )
         self.bookmark_interval = bookmark_interval
+        self.namespaces = NamespaceLifecycle(store)
         self._read_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="list")
+
+    def start(self) -> None:
+        """Background work: emptying terminating namespaces (on the leader)."""
+        self.namespaces.start(self)
+
+    async def stop(self) -> None:
+        await self.namespaces.stop()
 
     def close(self) -> None:
         self._read_pool.shutdown(wait=False, cancel_futures=True)
@@ -135,6 +144,8 @@ class StoreService:
             m = kinds.meta(obj)
             key = kinds.object_key(info, m.namespace, m.name)
             self._check(context, "create", info.key, m.namespace, m.name, proposed=obj)
+            if info.namespaced:
+                self.namespaces.check_create(m.namespace)
             compares = [enc.Compare(key, enc.CMP_NOT_EXISTS)]
             ns_key = ""
             if info.namespaced:
@@ -359,7 +370,13 @@ class StoreService:
                     f"Precondition failed: ResourceVersion in precondition: {pre.resource_version}, "
                     f"ResourceVersion in object meta: {kv.mod_revision}",
                 )
-            plan = strategy.plan_delete(obj, grace, req.propagation_policy)
+            if info.key == "namespace":
+                self.namespaces.check_delete(req.name)
+                plan = self.namespaces.mark_terminating(obj)
+                if plan is None:
+                    return kv.value
+            else:
+                plan = strategy.plan_delete(obj, grace, req.propagation_policy)
             if plan is obj:
                 return kv.value
             if req.dry_run:
@@ -377,6 +394,14 @@ class StoreService:
             if pre.resource_version:
                 raise conflict(_what(info, req.name))
         raise StoreError(grpc.StatusCode.UNAVAILABLE, "too many conflicting concurrent writes; retry")
+
+    async def finish_namespace(self, name: str) -> None:
+        """Remove an emptied terminating namespace."""
+        key = kinds.object_key(kinds.by_key("namespace"), "", name)
+        kv = self.store.get(key)
+        if kv is None or not Object.FromString(kv.value).namespace.metadata.HasField("deletion_timestamp"):
+            return
+        await self._propose(enc.Txn([enc.Compare(key, enc.CMP_MOD, kv.mod_revision)], [enc.Op(enc.OP_DELETE, key)]))
 
     # ------------------------------------------------------------------ watch
 

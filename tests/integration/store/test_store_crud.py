@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +186,35 @@ def test_restart_keeps_data(tmp_path: Path) -> None:
         assert got == made
         nss = s.List(store_pb2.ListRequest(kind="namespace")).items
         assert len(nss) == 4
+
+
+def test_namespace_deletion_empties_it(stub: store_pb2_grpc.StoreStub) -> None:
+    o = object_pb2.Object()
+    o.namespace.metadata.name = "doomed"
+    create(stub, o)
+    create(stub, pod("a", ns="doomed"))
+    create(stub, pod("b", ns="doomed", node="n1"))  # graceful: waits for its node agent
+    r = stub.Delete(store_pb2.DeleteRequest(kind="namespace", name="doomed"))
+    assert r.namespace.status.phase == "Terminating"
+    code, msg = code_of(stub.Create, store_pb2.CreateRequest(object=pod("c", ns="doomed")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "terminated" in msg
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = stub.List(store_pb2.ListRequest(kind="pod", namespace="doomed")).items
+        if [p.pod.metadata.name for p in left] == ["b"] and left[0].pod.metadata.HasField("deletion_timestamp"):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"namespace not emptied: {left}")
+    stub.Delete(store_pb2.DeleteRequest(kind="pod", namespace="doomed", name="b", grace_period_seconds=0))
+    while time.monotonic() < deadline:
+        try:
+            stub.Get(store_pb2.GetRequest(kind="namespace", name="doomed"))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("namespace not removed")
+    code, _ = code_of(stub.Delete, store_pb2.DeleteRequest(kind="namespace", name="default"))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
