@@ -35,6 +35,8 @@ from services.controllers.rollout import (
 )
 
 DEFAULT_HISTORY = 10
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEFAULT_PROGRESS_DEADLINE = 600
 
 
@@ -160,10 +162,14 @@ class DeploymentController(Controller):
         Deployment's revision annotation follows it. True when something was written."""
         max_old = max((revision_of(rs) for rs in olds), default=0)
         rev = revision_of(new)
-        if rev <= max_old:
+        cause = d.metadata.annotations.get(CHANGE_CAUSE)
+        if rev <= max_old or (cause is not None and new.metadata.annotations.get(CHANGE_CAUSE) != cause):
             rs = apps_pb2.ReplicaSet()
             rs.CopyFrom(new)
-            rs.metadata.annotations[REVISION] = str(max_old + 1)
+            if rev <= max_old:
+                rs.metadata.annotations[REVISION] = str(max_old + 1)
+            if cause is not None:
+                rs.metadata.annotations[CHANGE_CAUSE] = cause
             await self.client.update(rs)
             return True
         if d.metadata.annotations.get(REVISION) != str(rev):
@@ -182,6 +188,9 @@ class DeploymentController(Controller):
         rs.metadata.namespace = d.metadata.namespace
         rs.metadata.labels.update(d.spec.template.metadata.labels)
         rs.metadata.labels[HASH_LABEL] = h
+        for k, v in d.metadata.annotations.items():
+            if k not in (REVISION, LAST_APPLIED) and not k.startswith("deployment.kubernetes.io/"):
+                rs.metadata.annotations[k] = v  # e.g. kubernetes.io/change-cause, for rollout history
         rs.metadata.annotations[REVISION] = str(max((revision_of(o) for o in olds), default=0) + 1)
         rs.metadata.annotations[DESIRED_REPLICAS] = str(replicas_of(d))
         rs.metadata.annotations[MAX_REPLICAS] = str(replicas_of(d) + surge_and_unavailable(d)[0])
