@@ -9,6 +9,7 @@ import signal
 import sys
 
 from pinnace.common import config, logging, server, tls
+from services.store.compaction import AgeCompactor
 from services.store.mvcc import DEFAULT_HISTORY_WINDOW, MVCCStore
 from services.store.replicator_factory import make_replicator
 from services.store.server import SERVICE_NAME, StoreService, add_to_server
@@ -25,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--service-cidr", default="10.96.0.0/16")
     p.add_argument("--node-port-range", default="30000-32767")
     p.add_argument("--history-window", type=int, default=DEFAULT_HISTORY_WINDOW, help="revisions of watch history")
+    p.add_argument("--history-age", type=float, default=3600.0, help="seconds of watch history to keep (0 = no limit)")
     p.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL, help=argparse.SUPPRESS)
     config.add_common_args(p, store=False)
     return p.parse_args(argv)
@@ -55,6 +57,8 @@ async def run(args: argparse.Namespace) -> None:
     await srv.start()
     await service.bootstrap()
     service.start()
+    compactor = AgeCompactor(store, replicator, args.history_age)
+    compactor.start()
     await server.health_serving(srv)
     log.info(
         "store replica serving",
@@ -73,6 +77,7 @@ async def run(args: argparse.Namespace) -> None:
     await server.health_serving(srv, False)
     hub.close()
     await service.stop()
+    await compactor.stop()
     await srv.stop(grace=1.0)
     await replicator.stop()
     service.close()

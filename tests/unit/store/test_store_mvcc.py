@@ -163,3 +163,17 @@ def test_malformed_command_does_not_wedge(store: MVCCStore) -> None:
     res = store.apply_batch([(1, b"T\x00"), (2, b"?"), (3, put("/registry/pods/a/1"))])
     assert enc.decode_result(res[0]).error and enc.decode_result(res[1]).error
     assert enc.decode_result(res[2]).ok
+
+
+def test_age_compactor_picks_old_revisions(store: MVCCStore) -> None:
+    from services.store.compaction import AgeCompactor
+
+    apply = Applier(store)
+    comp = AgeCompactor(store, replicator=None, max_age=10)  # type: ignore[arg-type]
+    apply(put("/registry/pods/a/1"))
+    assert comp.due(0.0) == 0  # sample (0, 1)
+    apply(put("/registry/pods/a/2"))
+    assert comp.due(5.0) == 0  # sample (5, 2)
+    assert comp.due(10.0) == 1  # (0, 1) is now 10 s old
+    assert comp.due(11.0) == 0
+    assert comp.due(15.0) == 2
