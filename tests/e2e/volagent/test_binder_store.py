@@ -3,11 +3,13 @@ tests on FakeStore, plus 1,000 claims against 1,000 volumes, and the validation 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pinnace.api import cluster_pb2
 from tests.support.store import start_store
 from tests.unit.volagent import binder_cases as bc
 
@@ -57,3 +59,37 @@ async def test_1000_claims_1000_volumes(store_endpoint: str, tmp_path: Path) -> 
 
 async def test_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> None:
     await bc.case_reclaim_on_the_data_node(store_endpoint, tmp_path)
+
+
+async def test_claim_in_use_is_kept_until_its_pods_finish(store_endpoint: str, tmp_path: Path) -> None:
+    """pvc-protection: deleting a claim a pod still uses waits; its volume is not released under the pod."""
+    from pinnace.api import meta_pb2, pod_pb2
+    from pinnace.client import AsyncClient
+
+    c = AsyncClient([store_endpoint])
+    data = tmp_path / "busy"
+    data.mkdir()
+    (data / "f").write_text("in use")
+    await c.create(bc.make_pv("busy", "1Gi", str(data), cls="x", policy="Delete"))
+    await c.create(bc.make_pvc("busy", "1Gi", cls="x"))
+    pod = pod_pb2.Pod(metadata=meta_pb2.ObjectMeta(name="user", namespace="default"))
+    pod.spec.node_name = "node-1"
+    pod.spec.containers.add(name="c", image="busybox")
+    pod.spec.volumes.add(name="v").persistent_volume_claim.claim_name = "busy"
+    async with bc.running_binder(store_endpoint, tmp_path):
+        await bc.wait_for(lambda: bc._is(c, "busy", "Bound"), what="bound")
+        pod = await c.create(pod)
+        pod.status.phase = "Running"
+        pod = await c.update_status(pod)
+        await c.delete(bc.PVC, "busy", "default")
+        await asyncio.sleep(1.0)
+        claim = await c.get(bc.PVC, "busy", "default")
+        assert claim.metadata.HasField("deletion_timestamp")
+        assert await bc.phase(c, bc.PV, "busy") == "Bound" and (data / "f").exists()
+        evs = [e for e in (await c.list_all(cluster_pb2.Event, "default")).items if e.reason == "ClaimInUse"]
+        assert evs and "user" in evs[0].message
+        pod.status.phase = "Succeeded"
+        await c.update_status(pod)
+        await bc.wait_for(lambda: bc._pv_is(c, "busy", "<gone>"), what="volume deleted after the pod finished")
+        assert not data.exists()
+    await c.close()
