@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
+from prometheus_client import Counter
 
 from pinnace.client import AsyncClient, Informer, WorkQueue, run_workers
 from pinnace.common.logging import get_logger
@@ -17,6 +18,9 @@ from services.controllers.events import EventRecorder
 
 M = TypeVar("M", bound=Message)
 log = get_logger("controllers")
+RECONCILES = Counter(
+    "pinnace_controller_reconciles_total", "reconciles by controller and result", ["controller", "result"]
+)
 
 
 class SharedInformers:
@@ -99,6 +103,15 @@ class Controller:
     async def background(self) -> None:
         """Periodic work while leading (default: none)."""
 
+    async def _counted(self, key: Any) -> float | None:
+        try:
+            result = await self.reconcile(key)
+        except Exception:
+            RECONCILES.labels(self.name, "error").inc()
+            raise
+        RECONCILES.labels(self.name, "ok").inc()
+        return result
+
     async def lead(self) -> None:
         """Run workers until cancelled; a fresh queue per term, seeded with every key."""
         self.queue = WorkQueue(name=self.name)
@@ -108,7 +121,7 @@ class Controller:
         log.info("controller leading", controller=self.name)
         bg = asyncio.create_task(self.background())
         try:
-            await run_workers(self.queue, self.reconcile, self.workers, name=self.name)
+            await run_workers(self.queue, self._counted, self.workers, name=self.name)
         finally:
             self.leading = False
             self.queue.shutdown()
