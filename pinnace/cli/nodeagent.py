@@ -132,8 +132,25 @@ def _stdin_reader(q: queue.Queue[nodelocal_pb2.ExecInput | None], stop: threadin
 
 def cmd_exec(args: argparse.Namespace) -> int:
     command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    if "--" in command:
+        # argparse leaves options given after the pod name ("POD -c app -it -- cmd") in the remainder.
+        idx = command.index("--")
+        before, command = command[:idx], command[idx + 1 :]
+        late = argparse.ArgumentParser(prog="pinnace exec", add_help=False)
+        late.add_argument("-c", "--container")
+        late.add_argument("-i", "--stdin", action="store_true")
+        late.add_argument("-t", "--tty", action="store_true")
+        late.add_argument("-n", "--namespace")
+        try:
+            extra = late.parse_args(before)
+        except SystemExit:
+            raise CLIError(
+                f"cannot parse {' '.join(before)!r}", "pinnace exec POD [-c C] [-i] [-t] -- CMD", usage=True
+            ) from None
+        args.container = extra.container or args.container
+        args.stdin = args.stdin or extra.stdin
+        args.tty = args.tty or extra.tty
+        args.namespace = extra.namespace or getattr(args, "namespace", None)
     if not command:
         raise CLIError("no command given", "pinnace exec POD -- COMMAND [ARGS...]", usage=True)
     pod, container, address = _pod_and_agent(args, args.pod)
