@@ -28,6 +28,10 @@ class _Rendered:
     nodeports: list[str]
 
 
+def _jumps(r: _Rendered | None) -> tuple[list[str], list[str]]:
+    return (r.services, r.nodeports) if r is not None else ([], [])
+
+
 @dataclass
 class SyncStats:
     full: bool = False
@@ -116,7 +120,9 @@ class ProxySyncer:
                 self._rendered[key] = self._render(ports)
             else:
                 self._rendered.pop(key, None)
-        tops = self._assemble_tops()
+        tops_changed = full or any(_jumps(old) != _jumps(self._rendered.get(key)) for key, old in old_parts.items())
+        # The top-level chains (10k lines for 10k services) are rebuilt only when a jump changed.
+        tops = self._assemble_tops() if tops_changed or not self._applied else {}
         if full:
             new: rules.Ruleset = {}
             for r in self._rendered.values():
