@@ -397,3 +397,46 @@ async def test_emptydir_and_memory_volume_with_real_volagent(
         vol_log.close()
         for m in reversed(mounts.mounts_under(str(agent.data_dir))):
             subprocess.run(["umount", "-l", m], check=False)
+
+
+async def test_mutual_tls_with_node_identity(tmp_path: Path, node_name: str, agent_factory: Any) -> None:
+    """With TLS the agent talks to the store as node:<name> (the store's authorization applies) and
+    serves logs/exec over TLS to the CLI."""
+    from pinnace.common import tls as tlsmod
+    from tests.support.store import start_store
+
+    pki = tmp_path / "pki"
+    tlsmod.ensure_cluster_pki(pki)
+    tlsmod.issue(pki, "store", "store")
+    tlsmod.issue(pki, "admin", "admin")
+    tlsmod.issue(pki, f"node-{node_name}", f"node:{node_name}")
+    cluster = start_store(tmp_path / "tls-store", wait=False, tls_dir=str(pki))
+    try:
+        c = AsyncClient(cluster.endpoints, tls=tlsmod.load(pki, "admin"))
+        await c.list(pod_pb2.Pod, namespace="default")  # retries until the store answers
+        a = AgentProcess(tmp_path / "tls-agent", cluster.endpoints, node_name)
+        a.flags.update(tls_dir=str(pki), tls_name=f"node-{node_name}", crashloop_backoff=1)
+        a.start()
+        try:
+            await c.create(make_pod("tlspod", node_name, ["sh", "-c", "echo over-tls; sleep 600"]))
+            await wait_pod(c, "tlspod", running, 30, "to run")
+            cli = [sys.executable, "-m", "pinnace.cli.main"]
+            args = ["--store", ",".join(cluster.endpoints), "--tls-dir", str(pki), "--tls-name", "admin"]
+            for _ in range(30):
+                r = await asyncio.to_thread(
+                    subprocess.run, [*cli, "logs", *args, "tlspod"], capture_output=True, timeout=30
+                )
+                if b"over-tls" in r.stdout:
+                    break
+                await asyncio.sleep(0.2)
+            assert r.returncode == 0 and r.stdout == b"over-tls\n", r.stderr
+            await c.delete(pod_pb2.Pod, "tlspod", "default")
+            await wait_gone(c, "tlspod", 20)
+        finally:
+            await c.close()
+            a.stop()
+            from tests.e2e.nodeagent.conftest import cleanup_node
+
+            assert cleanup_node(a) == []
+    finally:
+        cluster.stop()
