@@ -30,6 +30,9 @@ class VolumesServicer(nodelocal_pb2_grpc.VolumesServicer):
         except VolumeError as exc:
             log.info("mount failed", pod=f"{pod.metadata.namespace}/{pod.metadata.name}", error=exc.message)
             await context.abort(exc.code, exc.message)
+        except Exception as exc:  # a bug or an unexpected OS error: say what, keep serving
+            log.exception("mount failed unexpectedly", pod=f"{pod.metadata.namespace}/{pod.metadata.name}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"volume setup failed: {type(exc).__name__}: {exc}")
         return nodelocal_pb2.MountVolumesResponse(
             volumes=[
                 nodelocal_pb2.MountedVolume(name=m.name, host_path=m.host_path, read_only=m.read_only) for m in mounted
@@ -43,6 +46,9 @@ class VolumesServicer(nodelocal_pb2_grpc.VolumesServicer):
             await self.manager.unmount_pod(request.uid)
         except VolumeError as exc:
             await context.abort(exc.code, exc.message)
+        except Exception as exc:
+            log.exception("unmount failed unexpectedly", uid=request.uid)
+            await context.abort(grpc.StatusCode.INTERNAL, f"volume teardown failed: {type(exc).__name__}: {exc}")
         return nodelocal_pb2.UnmountVolumesResponse()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import grpc
+
 from pinnace.api import pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, errors
 from pinnace.common.logging import get_logger
 from pinnace.common.quantity import format_bytes
 from services.volagent.binder.events import EventRecorder
+from services.volagent.errors import VolumeError
 from services.volagent.state import PodRecord, VolumeRecord
 
 log = get_logger("volagent.store")
@@ -23,12 +26,18 @@ class StoreLookup:
             return await self.client.get(storage_pb2.PersistentVolumeClaim, name, namespace)
         except errors.NotFound:
             return None
+        except errors.PinnaceError as exc:
+            raise VolumeError(
+                f"persistentvolumeclaim {name}: cannot read it: {exc}", grpc.StatusCode.UNAVAILABLE
+            ) from exc
 
     async def get_volume(self, name: str) -> storage_pb2.PersistentVolume | None:
         try:
             return await self.client.get(storage_pb2.PersistentVolume, name, None)
         except errors.NotFound:
             return None
+        except errors.PinnaceError as exc:
+            raise VolumeError(f"persistentvolume {name}: cannot read it: {exc}", grpc.StatusCode.UNAVAILABLE) from exc
 
 
 def human_bytes(n: int) -> str:
