@@ -124,6 +124,10 @@ class AsyncClient:
         if self._current == index:
             self._current = (index + 1) % len(self.endpoints)
 
+    def next_endpoint(self) -> None:
+        """Use the next endpoint from now on (e.g. after the current replica stopped answering a watch)."""
+        self._current = (self._current + 1) % len(self.endpoints)
+
     @property
     def current_endpoint(self) -> str:
         return self.endpoints[self._current]

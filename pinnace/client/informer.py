@@ -7,6 +7,8 @@ Lifecycle (client-go's reflector + indexer + shared informer):
 3. If the stream breaks (replica restart, network), watch again from the last revision seen, on
    any replica, with backoff. If that revision was compacted (errors.Gone / OUT_OF_RANGE), relist;
    objects that vanished meanwhile are reported as deletes. The loop never stops by itself.
+   A watch that stays silent (no event and no bookmark) for ``watch_idle_timeout`` seconds is
+   restarted the same way, so a hung replica or a half-open connection cannot stall it.
 4. Every ``resync_period`` seconds (0 = never) each cached object is re-delivered as on_update(obj, obj).
 
 Cached objects are shared: treat them as read-only (``copy = type(obj)(); copy.CopyFrom(obj)``).
@@ -80,6 +82,7 @@ class Informer(Generic[M]):
         *,
         page_size: int = 2000,
         name: str = "",
+        watch_idle_timeout: float = 30.0,
     ) -> None:
         if not isinstance(client, AsyncClient):
             aio = getattr(client, "aio", None)
@@ -94,6 +97,10 @@ class Informer(Generic[M]):
         self.field_selector = field_selector
         self.resync_period = resync_period
         self.page_size = page_size
+        self.watch_idle_timeout = watch_idle_timeout
+        self._watch_task: asyncio.Future[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._last_seen = 0.0
         self.name = name or self.info.plural
         self._selector = parse_label_selector(label_selector)
         self._items: dict[str, M] = {}
@@ -149,6 +156,8 @@ class Informer(Generic[M]):
             self._task = asyncio.create_task(self._run(), name=f"informer-{self.name}")
             if self.resync_period > 0:
                 self._resync_task = asyncio.create_task(self._resync_loop(), name=f"informer-{self.name}-resync")
+            if self.watch_idle_timeout > 0:
+                self._watchdog_task = asyncio.create_task(self._watchdog(), name=f"informer-{self.name}-watchdog")
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         """Wait for the first full list to be in the cache; False on timeout."""
@@ -163,12 +172,12 @@ class Informer(Generic[M]):
         return self._synced.is_set()
 
     async def stop(self) -> None:
-        for task in (self._task, self._resync_task):
+        for task in (self._task, self._resync_task, self._watchdog_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._task = self._resync_task = None
+        self._task = self._resync_task = self._watchdog_task = None
 
     async def __aenter__(self) -> Informer[M]:
         await self.start()
@@ -416,6 +425,21 @@ class Informer(Generic[M]):
         if r is not None:
             await r
 
+    async def _consume_watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_seen = loop.time()
+        async for ev in self.client.watch(
+            self.kind,
+            self.namespace,
+            self.revision,
+            self.label_selector,
+            self.field_selector,
+            bookmarks=True,
+            resume=False,
+        ):
+            self._last_seen = loop.time()
+            await self._apply(ev)
+
     async def _run(self) -> None:
         backoff = Backoff(base=0.1, cap=5.0)
         need_list = True
@@ -425,17 +449,28 @@ class Informer(Generic[M]):
                     await self._relist()
                     need_list = False
                     backoff.reset()
-                async for ev in self.client.watch(
-                    self.kind,
-                    self.namespace,
-                    self.revision,
-                    self.label_selector,
-                    self.field_selector,
-                    bookmarks=True,
-                    resume=False,
-                ):
-                    await self._apply(ev)
-                    backoff.reset()
+                self._watch_task = asyncio.ensure_future(self._consume_watch())
+                try:
+                    await self._watch_task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        self._watch_task.cancel()
+                        raise
+                    # The watchdog cancelled a watch that went silent (no events, no bookmarks):
+                    # that replica may hang, so try the next one.
+                    self.client.next_endpoint()
+                    self.watch_restarts += 1
+                    log.warning(
+                        "informer %s: no events or bookmarks for %.0fs; watching again from revision %d",
+                        self.name,
+                        self.watch_idle_timeout,
+                        self.revision,
+                    )
+                    continue
+                finally:
+                    self._watch_task = None
+                backoff.reset()
                 self.watch_restarts += 1
                 log.debug("informer %s: watch ended at revision %d; watching again", self.name, self.revision)
             except asyncio.CancelledError:
@@ -456,6 +491,17 @@ class Informer(Generic[M]):
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+    async def _watchdog(self) -> None:
+        """Restart a watch that has been silent longer than watch_idle_timeout (the store sends
+        bookmarks every few seconds, so silence means a hung replica or a dead connection)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, self.watch_idle_timeout / 4))
+            task = self._watch_task
+            if task is not None and not task.done() and loop.time() - self._last_seen > self.watch_idle_timeout:
+                self._last_seen = loop.time()
+                task.cancel()
 
     async def _resync_loop(self) -> None:
         while True:

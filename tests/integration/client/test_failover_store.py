@@ -62,3 +62,31 @@ async def test_client_and_informer_fail_over(store3: StoreCluster) -> None:
     finally:
         await inf.stop()
         await client.close()
+
+
+async def test_informer_leaves_a_hung_replica(store3: StoreCluster) -> None:
+    client = AsyncClient(store3.endpoints, timeout=3, retry_timeout=60)
+    admin: AsyncClient | None = None
+    inf: Informer[pod_pb2.Pod] = Informer(client, pod_pb2.Pod, watch_idle_timeout=3.0)
+    try:
+        await inf.start()
+        assert await inf.wait_synced(30)
+        hung = store3.endpoints.index(client.current_endpoint)
+        store3.pause(hung)  # SIGSTOP: the connection stays open, nothing arrives, no error
+        try:
+            others = [e for i, e in enumerate(store3.endpoints) if i != hung]
+            admin = AsyncClient(others, timeout=3, retry_timeout=60)
+            await admin.create(pod("while-hung"))
+            for _ in range(300):
+                if inf.get("default/while-hung") is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert inf.get("default/while-hung") is not None
+            assert client.current_endpoint != store3.endpoints[hung]
+        finally:
+            store3.resume(hung)
+    finally:
+        await inf.stop()
+        await client.close()
+        if admin is not None:
+            await admin.close()

@@ -144,3 +144,16 @@ async def test_async_handlers_and_failing_handler(fake: tuple[FakeStore, str], c
     await client.create(pod("x"))
     await eventually(lambda: seen == ["x"])
     await inf.stop()
+
+
+async def test_silent_watch_is_restarted(fake: tuple[FakeStore, str], client: AsyncClient) -> None:
+    store, _ = fake
+    store.bookmark_interval = 0  # a store that never sends bookmarks looks hung when idle
+    inf: Informer[pod_pb2.Pod] = Informer(client, pod_pb2.Pod, watch_idle_timeout=0.3)
+    await inf.start()
+    await inf.wait_synced(3)
+    await eventually(lambda: inf.watch_restarts >= 2)
+    await client.create(pod("late"))
+    await eventually(lambda: inf.get("default/late") is not None)
+    assert inf.relists == 1
+    await inf.stop()
