@@ -27,7 +27,15 @@ _ENV = {
 def _git(args: list[str], cwd: str, timeout: float) -> tuple[int, str]:
     env = {**os.environ, **_ENV}
     try:
-        p = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        # Never run hooks from what we clone (CVE-2024-10220-style attacks through a gitRepo volume).
+        p = subprocess.run(
+            ["git", "-c", "core.hooksPath=/dev/null", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout:.0f}s"
     except FileNotFoundError:
@@ -75,6 +83,9 @@ def setup(
                 if len(subdirs) != 1:
                     raise VolumeError(f"gitRepo volume {volume}: cannot find the clone of {repository}")
                 repo_dir = subdirs[0]
+            rc, top = _git(["rev-parse", "--show-toplevel"], repo_dir, timeout)
+            if rc != 0 or os.path.realpath(top.split("; ")[-1]) != os.path.realpath(repo_dir):
+                raise VolumeError(f"gitRepo volume {volume}: {repo_dir} is not the top of the cloned repository")
             rc, msg = _git(["checkout", revision], repo_dir, timeout)
             if rc != 0:
                 raise VolumeError(
