@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from pinnace.common import logging
 from services.store import encoding as enc
 
 SCHEMA = """
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
+log = logging.get_logger("store.mvcc")
 REGISTRY_PREFIX = "/registry/"
 DEFAULT_HISTORY_WINDOW = 50_000
 
@@ -219,7 +221,10 @@ class MVCCStore:
             self._rev, self._compact, self._applied = rev, compact, applied
             if events:
                 for listener in self.listeners:
-                    listener(events)
+                    try:
+                        listener(events)
+                    except Exception:  # committed already: a listener must not fail the batch
+                        log.exception("event listener failed")
         return results
 
     @staticmethod

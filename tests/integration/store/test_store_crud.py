@@ -218,3 +218,27 @@ def test_namespace_deletion_empties_it(stub: store_pb2_grpc.StoreStub) -> None:
         raise AssertionError("namespace not removed")
     code, _ = code_of(stub.Delete, store_pb2.DeleteRequest(kind="namespace", name="default"))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_watch_resumes_after_crash_without_gaps(tmp_path: Path) -> None:
+    with start_store(tmp_path) as c, grpc.insecure_channel(c.endpoints[0]) as ch:
+        s = store_pb2_grpc.StoreStub(ch)
+        start = s.List(store_pb2.ListRequest(kind="pod")).revision
+        acked = [int(create(s, pod(f"r{i}")).pod.metadata.resource_version) for i in range(20)]
+        seen: list[int] = []
+        call = s.Watch(store_pb2.WatchRequest(kind="pod", from_revision=start), timeout=10)
+        for ev in call:
+            seen.append(ev.revision)
+            if len(seen) == 10:
+                call.cancel()
+                break
+        c.kill(0)
+        c.restart(0)
+        acked += [int(create(s, pod(f"s{i}")).pod.metadata.resource_version) for i in range(5)]
+        call = s.Watch(store_pb2.WatchRequest(kind="pod", from_revision=seen[-1]), timeout=10, wait_for_ready=True)
+        for ev in call:
+            seen.append(ev.revision)
+            if len(seen) == 25:
+                call.cancel()
+                break
+        assert seen == acked
