@@ -154,6 +154,9 @@ class PodWorker:
                 await self.ctx.runtime.cleanup_pod(self.uid)
             return
         self.st = saved
+        keep = {r.id for cs in saved.containers.values() for r in (cs.record, cs.last_record) if r is not None}
+        for cid in await self.ctx.runtime.remove_untracked(self.uid, saved.sandbox, keep):
+            self.log.warning("removed a container the previous agent did not record", id=cid)
         for c, _kind in self._all_containers():
             cs = self.st.containers.get(c.name)
             if cs is None or cs.record is None or cs.exit is not None:

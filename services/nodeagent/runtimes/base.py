@@ -166,6 +166,11 @@ class Runtime(abc.ABC):
     ) -> AsyncIterator[bytes]:
         """The container's log; `alive()` tells a follower whether to keep waiting for more."""
 
+    async def remove_untracked(self, pod_uid: str, sb: Sandbox | None, keep: set[str]) -> list[str]:
+        """Remove containers of the pod whose ids are not in keep (started by an agent that stopped
+        before recording them); returns the removed ids."""
+        return []
+
     @abc.abstractmethod
     async def list_sandbox_uids(self) -> set[str]:
         """Pod uids that have something of this runtime on the node (for garbage collection)."""

@@ -332,6 +332,25 @@ class DockerRuntime(Runtime):
             stop.set()
 
     # -- garbage collection ------------------------------------------------------------------
+    async def remove_untracked(self, pod_uid: str, sb: Sandbox | None, keep: set[str]) -> list[str]:
+        def rm() -> list[str]:
+            out = []
+            cs = self.client.containers.list(
+                all=True, filters={"label": [f"pinnace.node={self.node}", f"pinnace.pod-uid={pod_uid}"]}
+            )
+            for c in cs:
+                role = c.labels.get("pinnace.role")
+                if role == "sandbox":
+                    if sb is not None and c.id != sb.id:
+                        c.remove(force=True)
+                        out.append(c.id)
+                elif f"docker://{c.id}" not in keep:
+                    c.remove(force=True)
+                    out.append(f"docker://{c.id}")
+            return out
+
+        return await asyncio.to_thread(rm)
+
     async def list_sandbox_uids(self) -> set[str]:
         def ls() -> set[str]:
             cs = self.client.containers.list(all=True, filters={"label": f"pinnace.node={self.node}"})

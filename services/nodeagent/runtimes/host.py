@@ -317,6 +317,22 @@ class HostRuntime(Runtime):
         return logfiles.stream(rec.log_path, follow, tail_lines, timestamps, alive)
 
     # -- garbage collection ------------------------------------------------------------------
+    async def remove_untracked(self, pod_uid: str, sb: Sandbox | None, keep: set[str]) -> list[str]:
+        removed = []
+        cdir = os.path.join(self.pod_dir(pod_uid), "containers")
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(cdir):
+                base, _, num = name.rpartition("-")
+                if not num.isdigit() or f"host://{pod_uid}/{base}/{num}" in keep:
+                    continue
+                info = _read_json(os.path.join(cdir, name, "pid.json")) or {}
+                spid, start = int(info.get("shim_pid", 0)), int(info.get("shim_start", 0))
+                if spid and pid_alive(spid, "shim.py", start):
+                    with contextlib.suppress(OSError):
+                        os.killpg(int(info.get("pid", 0)), signal.SIGKILL)
+                    removed.append(f"host://{pod_uid}/{base}/{num}")
+        return removed
+
     async def list_sandbox_uids(self) -> set[str]:
         uids = set(self.cgroups.pod_uids())
         with contextlib.suppress(FileNotFoundError):
