@@ -130,6 +130,16 @@ class MVCCStore:
         except OSError:
             return 0
 
+    def set_durable(self, durable: bool) -> None:
+        """synchronous=FULL (default) or NORMAL for apply commits.
+
+        NORMAL is safe only behind a durable log that replays entries after applied_index() (raft):
+        a crash may then lose the newest applies, never corrupt the file, and applied_index() rolls
+        back with them. Without such a log (LocalReplicator) keep FULL.
+        """
+        with self._lock:
+            self._w.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+
     def close(self) -> None:
         with self._lock:
             self._w.close()

@@ -177,3 +177,10 @@ def test_age_compactor_picks_old_revisions(store: MVCCStore) -> None:
     assert comp.due(10.0) == 1  # (0, 1) is now 10 s old
     assert comp.due(11.0) == 0
     assert comp.due(15.0) == 2
+
+
+def test_set_durable(store: MVCCStore) -> None:
+    store.set_durable(False)
+    Applier(store)(put("/registry/pods/a/1"))
+    store.set_durable(True)
+    assert store.revision() == 1
