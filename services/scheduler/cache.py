@@ -7,6 +7,7 @@ flight) are counted like bound ones so the next decision already sees them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pinnace.api import node_pb2, pod_pb2
+from pinnace.common.selectors import Selector, SelectorError, from_label_selector
 from services.scheduler.resources import node_allocatable, pod_is_terminal, pod_requests
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
@@ -36,6 +38,20 @@ class PodEntry:
     req: tuple[int, int]
     nz: tuple[int, int]
     anti_affinity: list[pod_pb2.PodAffinityTerm] = field(default_factory=list)
+
+
+@dataclass
+class AntiTerm:
+    """One distinct required anti-affinity term of counted pods, with the nodes those pods sit on."""
+
+    selector: Selector | None
+    topology_key: str
+    namespaces: tuple[str, ...]
+    nodes: Counter[str] = field(default_factory=Counter)
+
+
+def _anti_sig(term: pod_pb2.PodAffinityTerm, namespace: str) -> bytes:
+    return term.SerializeToString(deterministic=True) + b"\x00" + namespace.encode()
 
 
 def pod_key(pod: pod_pb2.Pod) -> str:
@@ -81,6 +97,9 @@ class NodeCache:
         self.by_ns: dict[str, dict[str, PodEntry]] = {}
         self.parked: dict[str, dict[str, PodEntry]] = {}  # node name -> pods for a node not yet seen
         self.anti_pods: dict[str, PodEntry] = {}  # counted pods with required anti-affinity terms
+        self.anti_terms: dict[bytes, AntiTerm] = {}  # their distinct terms, with node counts
+        # namespace -> (label key, value) -> keys of counted pods carrying it (for affinity and spread)
+        self.label_index: dict[str, dict[tuple[str, str], set[str]]] = {}
         self.assumed: set[str] = set()
         self.version = 0  # bumps when labels, taints or the node set change (invalidates cached masks)
         self._mask_cache: dict[Any, Any] = {}
@@ -190,8 +209,22 @@ class NodeCache:
         self.remove_pod(entry.key)
         self.pods[entry.key] = entry
         self.by_ns.setdefault(entry.namespace, {})[entry.key] = entry
+        idx = self.label_index.setdefault(entry.namespace, {})
+        for kv in entry.labels.items():
+            idx.setdefault(kv, set()).add(entry.key)
         if entry.anti_affinity:
             self.anti_pods[entry.key] = entry
+            for t in entry.anti_affinity:
+                sig = _anti_sig(t, entry.namespace)
+                at = self.anti_terms.get(sig)
+                if at is None:
+                    try:
+                        sel: Selector | None = from_label_selector(t.label_selector)
+                    except SelectorError:
+                        sel = None
+                    at = AntiTerm(sel, t.topology_key, tuple(t.namespaces) or (entry.namespace,))
+                    self.anti_terms[sig] = at
+                at.nodes[entry.node] += 1
         i = self.index.get(entry.node)
         if i is None:
             self.parked.setdefault(entry.node, {})[entry.key] = entry
@@ -207,7 +240,23 @@ class NodeCache:
         ns = self.by_ns.get(entry.namespace)
         if ns is not None:
             ns.pop(key, None)
-        self.anti_pods.pop(key, None)
+        idx = self.label_index.get(entry.namespace, {})
+        for kv in entry.labels.items():
+            bucket = idx.get(kv)
+            if bucket is not None:
+                bucket.discard(key)
+                if not bucket:
+                    del idx[kv]
+        if self.anti_pods.pop(key, None) is not None:
+            for t in entry.anti_affinity:
+                sig = _anti_sig(t, entry.namespace)
+                at = self.anti_terms.get(sig)
+                if at is not None:
+                    at.nodes[entry.node] -= 1
+                    if at.nodes[entry.node] <= 0:
+                        del at.nodes[entry.node]
+                    if not at.nodes:
+                        del self.anti_terms[sig]
         i = self.index.get(entry.node)
         if i is None:
             self.parked.get(entry.node, {}).pop(key, None)
@@ -248,3 +297,27 @@ class NodeCache:
             return
         for ns in namespaces:
             yield from self.by_ns.get(ns, {}).values()
+
+    def matching(self, namespaces: Iterable[str] | None, sel: Selector) -> Iterator[PodEntry]:
+        """Counted pods in the namespaces (None: all) matching a selector, narrowed by the label index
+        through its equality and set-membership requirements before the full match."""
+        for ns in list(self.by_ns) if namespaces is None else namespaces:
+            pool = self.by_ns.get(ns)
+            if not pool:
+                continue
+            idx = self.label_index.get(ns, {})
+            cand: set[str] | None = None
+            for r in sel.requirements:
+                if r.op == "=":
+                    keys = idx.get((r.key, r.values[0]), set())
+                elif r.op == "in":
+                    keys = set().union(*(idx.get((r.key, v), set()) for v in r.values))
+                else:
+                    continue
+                cand = keys if cand is None else cand & keys
+                if not cand:
+                    break
+            entries = pool.values() if cand is None else (pool[k] for k in cand if k in pool)
+            for e in entries:
+                if sel.matches(e.labels):
+                    yield e

@@ -18,8 +18,7 @@ def _namespaces(term: pod_pb2.PodAffinityTerm, own: str) -> list[str]:
 def term_counts(cycle: Cycle, term: pod_pb2.PodAffinityTerm) -> FloatArray:
     """Per row: matching pods in the row's topology domain."""
     sel = selector_of(term.label_selector)
-    entries = cycle.cache.iter_pods(_namespaces(term, cycle.pod.metadata.namespace))
-    per_row = count_per_row(cycle.cache, cycle.n, entries, sel)
+    per_row = count_per_row(cycle.cache, cycle.n, _namespaces(term, cycle.pod.metadata.namespace), sel)
     return per_domain(cycle.cache, cycle.n, term.topology_key, per_row)
 
 
@@ -50,19 +49,15 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
                 anti_ok &= term_counts(cycle, term) == 0
             labels = pod.metadata.labels
             ns = pod.metadata.namespace
-            for e in cycle.cache.anti_pods.values():
-                i = cycle.cache.index.get(e.node)
-                if i is None or i >= n:
+            for at in cycle.cache.anti_terms.values():
+                if ns not in at.namespaces or at.selector is None or not at.selector.matches(labels):
                     continue
-                for t in e.anti_affinity:
-                    if ns not in (list(t.namespaces) or [e.namespace]):
-                        continue
-                    sel = selector_of(t.label_selector)
-                    if sel is None or not sel.matches(labels):
-                        continue
-                    dom = domains(cycle.cache, t.topology_key)[:n]
-                    if dom[i] >= 0:
-                        existing_ok &= dom != dom[i]
+                dom = domains(cycle.cache, at.topology_key)[:n]
+                rows = [i for i in (cycle.cache.index.get(name) for name in at.nodes) if i is not None and i < n]
+                forbidden = np.unique(dom[rows]) if rows else np.zeros(0, dtype=np.int64)
+                forbidden = forbidden[forbidden >= 0]
+                if forbidden.size:
+                    existing_ok &= ~np.isin(dom, forbidden)
             return aff_ok, anti_ok, existing_ok
 
         result: tuple[BoolArray, BoolArray, BoolArray] = cycle.memo("interpod", compute)
@@ -73,7 +68,7 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
         if (
             not aff.pod_affinity.required_during_scheduling_ignored_during_execution
             and not aff.pod_anti_affinity.required_during_scheduling_ignored_during_execution
-            and not cycle.cache.anti_pods
+            and not cycle.cache.anti_terms
         ):
             return None
         a, b, c = self._masks(cycle)

@@ -16,9 +16,7 @@ def _constraint_state(cycle: Cycle, c: pod_pb2.TopologySpreadConstraint) -> tupl
     n = cycle.n
     cache = cycle.cache
     sel = selector_of(c.label_selector)
-    counts = per_domain(
-        cache, n, c.topology_key, count_per_row(cache, n, cache.iter_pods([cycle.pod.metadata.namespace]), sel)
-    )
+    counts = per_domain(cache, n, c.topology_key, count_per_row(cache, n, [cycle.pod.metadata.namespace], sel))
     has_key = (domains(cache, c.topology_key)[:n] >= 0) & cache.valid[:n]
     eligible = has_key.copy()
     req = required_mask(cycle)

@@ -8,7 +8,7 @@ import numpy as np
 
 from pinnace.api import meta_pb2
 from pinnace.common.selectors import Selector, from_label_selector
-from services.scheduler.cache import FloatArray, IntArray, NodeCache, PodEntry
+from services.scheduler.cache import FloatArray, IntArray, NodeCache
 
 
 def domains(cache: NodeCache, key: str) -> IntArray:
@@ -35,15 +35,15 @@ def selector_of(sel: meta_pb2.LabelSelector) -> Selector | None:
         return None
 
 
-def count_per_row(cache: NodeCache, n: int, entries: Iterable[PodEntry], sel: Selector | None) -> FloatArray:
-    """How many counted pods matching `sel` sit on each row."""
+def count_per_row(cache: NodeCache, n: int, namespaces: Iterable[str] | None, sel: Selector | None) -> FloatArray:
+    """How many counted pods of the namespaces matching `sel` sit on each row."""
     out = np.zeros(n)
     if sel is None:
         return out
     idx = cache.index
-    for e in entries:
+    for e in cache.matching(namespaces, sel):
         i = idx.get(e.node)
-        if i is not None and i < n and sel.matches(e.labels):
+        if i is not None and i < n:
             out[i] += 1
     return out
 

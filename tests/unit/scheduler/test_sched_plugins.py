@@ -264,3 +264,18 @@ async def test_queue_orders_by_priority_then_arrival_and_parks() -> None:
     q.move_all()  # after its backoff (1 s) it is active again
     q.remove("default/a")
     assert q.pop_nowait() is None
+
+
+def test_existing_anti_affinity_released_when_its_pod_goes() -> None:
+    h = Harness([node("a")])
+    loner = pod("loner", labels={"app": "loner"})
+    t = loner.spec.affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution.add()
+    t.label_selector.match_labels["app"] = "web"
+    t.topology_key = "kubernetes.io/hostname"
+    assert h.schedule(loner).node == "a"
+    d = h.schedule(pod("w", labels={"app": "web"}))
+    assert d.node is None and "didn't satisfy existing pods anti-affinity rules" in d.message
+    assert h.schedule(pod("other", labels={"app": "db"})).node == "a"
+    h.cache.remove_pod("default/loner")
+    assert not h.cache.anti_terms
+    assert h.schedule(pod("w", labels={"app": "web"})).node == "a"
