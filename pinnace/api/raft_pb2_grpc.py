@@ -50,6 +50,11 @@ class RaftPeerStub:
                 request_serializer=pinnace_dot_v1_dot_raft__pb2.ForwardRequest.SerializeToString,
                 response_deserializer=pinnace_dot_v1_dot_raft__pb2.ForwardResponse.FromString,
                 _registered_method=True)
+        self.ForwardBatch = channel.unary_unary(
+                '/pinnace.v1.RaftPeer/ForwardBatch',
+                request_serializer=pinnace_dot_v1_dot_raft__pb2.ForwardBatchRequest.SerializeToString,
+                response_deserializer=pinnace_dot_v1_dot_raft__pb2.ForwardBatchResponse.FromString,
+                _registered_method=True)
 
 
 class RaftPeerServicer:
@@ -77,6 +82,13 @@ class RaftPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForwardBatch(self, request, context):
+        """Forward for a batch: one result per proposal, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +106,11 @@ def add_RaftPeerServicer_to_server(servicer, server):
                     servicer.Forward,
                     request_deserializer=pinnace_dot_v1_dot_raft__pb2.ForwardRequest.FromString,
                     response_serializer=pinnace_dot_v1_dot_raft__pb2.ForwardResponse.SerializeToString,
+            ),
+            'ForwardBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForwardBatch,
+                    request_deserializer=pinnace_dot_v1_dot_raft__pb2.ForwardBatchRequest.FromString,
+                    response_serializer=pinnace_dot_v1_dot_raft__pb2.ForwardBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +195,33 @@ class RaftPeer:
             '/pinnace.v1.RaftPeer/Forward',
             pinnace_dot_v1_dot_raft__pb2.ForwardRequest.SerializeToString,
             pinnace_dot_v1_dot_raft__pb2.ForwardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForwardBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pinnace.v1.RaftPeer/ForwardBatch',
+            pinnace_dot_v1_dot_raft__pb2.ForwardBatchRequest.SerializeToString,
+            pinnace_dot_v1_dot_raft__pb2.ForwardBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class RaftPeerStub:
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
     Forward: _grpc.UnaryUnaryMultiCallable[_raft_pb2.ForwardRequest, _raft_pb2.ForwardResponse]
     """Propose on the leader; answers once the entry is applied on the leader. UNAVAILABLE when not the leader."""
+    ForwardBatch: _grpc.UnaryUnaryMultiCallable[_raft_pb2.ForwardBatchRequest, _raft_pb2.ForwardBatchResponse]
+    """Forward for a batch: one result per proposal, in order."""
 
 @_typing.type_check_only
 class RaftPeerAsyncStub(RaftPeerStub):
@@ -51,6 +53,8 @@ class RaftPeerAsyncStub(RaftPeerStub):
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
     Forward: _aio.UnaryUnaryMultiCallable[_raft_pb2.ForwardRequest, _raft_pb2.ForwardResponse]  # type: ignore[assignment]
     """Propose on the leader; answers once the entry is applied on the leader. UNAVAILABLE when not the leader."""
+    ForwardBatch: _aio.UnaryUnaryMultiCallable[_raft_pb2.ForwardBatchRequest, _raft_pb2.ForwardBatchResponse]  # type: ignore[assignment]
+    """Forward for a batch: one result per proposal, in order."""
 
 class RaftPeerServicer(metaclass=_abc_1.ABCMeta):
     """Served by every store replica on its --peer-listen address."""
@@ -78,5 +82,13 @@ class RaftPeerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_raft_pb2.ForwardResponse, _abc.Awaitable[_raft_pb2.ForwardResponse]]:
         """Propose on the leader; answers once the entry is applied on the leader. UNAVAILABLE when not the leader."""
+
+    @_abc_1.abstractmethod
+    def ForwardBatch(
+        self,
+        request: _raft_pb2.ForwardBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_raft_pb2.ForwardBatchResponse, _abc.Awaitable[_raft_pb2.ForwardBatchResponse]]:
+        """Forward for a batch: one result per proposal, in order."""
 
 def add_RaftPeerServicer_to_server(servicer: RaftPeerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

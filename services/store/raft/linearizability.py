@@ -56,7 +56,7 @@ class Result:
     order: list[Op]
 
 
-def check(history: list[Op], model: Model = register_model, init: Hashable = None, limit: int = 2_000_000) -> Result:
+def check(history: list[Op], model: Model = register_model, init: Hashable = None, limit: int = 1_000_000) -> Result:
     """True if some linearization exists. Unknown-outcome ops may also be left out entirely."""
     ops = sorted(history, key=lambda o: o.invoke)
     n = len(ops)
@@ -78,6 +78,8 @@ def check(history: list[Op], model: Model = register_model, init: Hashable = Non
             raise RuntimeError(f"linearizability search exceeded {limit} states")
         # an op can go next if it was invoked before every pending completed op returned
         horizon = min((ret[i] for i in range(n) if not done >> i & 1 and ret[i] != INF), default=INF)
+        children: list[tuple[int, Hashable, list[int]]] = []
+        unknown: list[tuple[int, Hashable, list[int]]] = []
         for i in range(n):
             if done >> i & 1:
                 continue
@@ -90,7 +92,10 @@ def check(history: list[Op], model: Model = register_model, init: Hashable = Non
             if key in seen:
                 continue
             seen.add(key)
-            stack.append((done | 1 << i, nstate, [*order, i]))
+            (unknown if ret[i] == INF else children).append((done | 1 << i, nstate, [*order, i]))
+        # explore the earliest completed candidates first, unknown-outcome ops last
+        stack.extend(reversed(unknown))
+        stack.extend(reversed(children))
     return Result(False, explored, [])
 
 

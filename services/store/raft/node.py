@@ -94,6 +94,8 @@ class RaftNode:
         self._reads: list[asyncio.Future[int]] = []
         self._read_ctx: dict[bytes, list[asyncio.Future[int]]] = {}
         self._ctx_seq = itertools.count(1)
+        # unique per incarnation: a late answer meant for a previous run can never match
+        self._ctx_prefix = node_id.to_bytes(4, "big") + os.urandom(8)
         self._pending: dict[int, tuple[int, asyncio.Future[tuple[int, bytes]]]] = {}
         self._apply_q: list[Entry | SnapshotMeta] = []
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -321,7 +323,7 @@ class RaftNode:
                     if not f.done():
                         f.set_exception(Unavailable("no raft leader"))
             else:
-                ctx = next(self._ctx_seq).to_bytes(8, "big") + self.id.to_bytes(4, "big")
+                ctx = self._ctx_prefix + next(self._ctx_seq).to_bytes(8, "big")
                 self._read_ctx[ctx] = reads
                 core.read_index(ctx)
 

@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -206,8 +209,8 @@ class Client(threading.Thread):
                 c.close()
 
 
-def test_linearizable_under_faults(cluster: StoreCluster) -> None:
-    keys = ["r1", "r2", "r3"]
+def test_linearizable_under_faults(cluster: StoreCluster, tmp_path: Path) -> None:
+    keys = ["r1", "r2", "r3", "r4"]
     with grpc.insecure_channel(cluster.endpoints[0]) as ch:
         stub = store_pb2_grpc.StoreStub(ch)
         for k in keys:
@@ -235,6 +238,8 @@ def test_linearizable_under_faults(cluster: StoreCluster) -> None:
     history = [op for c in clients for op in c.history]
     done = [op for op in history if op.complete is not None]
     assert len(done) > 60, f"too few completed operations: {len(done)}"
+    dump = os.environ.get("PINNACE_LIN_HISTORY") or str(tmp_path / "history.json")
+    Path(dump).write_text(json.dumps([dataclasses.astuple(o) for o in history]))
     results = check_partitioned(history, init="init")
     bad = {k: r for k, r in results.items() if not r.ok}
     assert not bad, f"non-linearizable history on {sorted(bad)} ({len(history)} ops)"

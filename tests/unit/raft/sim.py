@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from services.store.raft.core import Config, InitialState, Raft
+from services.store.raft.node import can_send_early
 from services.store.raft.types import Entry, HardState, Message, MsgType, Ready, Role, SnapshotMeta
 
 
@@ -76,19 +77,29 @@ class Node:
         if not core.has_ready():
             return
         rd = core.ready()
+        early = can_send_early(core, rd, self.disk.hard)
+        if early:
+            self.send(rd)
+            if crash_after_persist and self.sim.rng.random() < 0.5:
+                self.crash()  # sent, but never persisted
+                return
         self.persist(rd)
         if crash_after_persist:
             self.crash()
             return
-        for m in rd.messages:
-            data = self.disk.snap_data if m.type is MsgType.SNAP else None
-            self.sim.net.append(Packet(m, list(data) if data is not None else None))
+        if not early:
+            self.send(rd)
         for e in rd.committed_entries:
             self.apply(e)
         for rs in rd.read_states:
             self.sim.check_read(self.id, rs.context, rs.index)
         core.advance(rd)
         self.maybe_compact()
+
+    def send(self, rd: Ready) -> None:
+        for m in rd.messages:
+            data = self.disk.snap_data if m.type is MsgType.SNAP else None
+            self.sim.net.append(Packet(m, list(data) if data is not None else None))
 
     def persist(self, rd: Ready) -> None:
         d = self.disk
