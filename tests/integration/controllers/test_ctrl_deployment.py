@@ -135,3 +135,21 @@ async def test_recreate_stops_old_pods_before_new(tmp_path: Path) -> None:
         finally:
             await pods.stop()
         assert not overlap[0], "old and new pods existed at the same time"
+
+
+async def test_progress_deadline_exceeded_when_pods_never_ready(tmp_path: Path) -> None:
+    async with control_plane(tmp_path, agent=False) as cp:
+        c = cp.client
+        d = make_deploy("stuck", 2)
+        d.spec.progress_deadline_seconds = 2
+        await c.create(d)
+
+        async def exceeded() -> bool:
+            dep = await c.get(apps_pb2.Deployment, "stuck")
+            cond = {x.type: (x.status, x.reason) for x in dep.status.conditions}
+            return cond.get("Progressing") == ("False", "ProgressDeadlineExceeded") and cond.get("Available") == (
+                "False",
+                "MinimumReplicasUnavailable",
+            )
+
+        await wait_for(exceeded, timeout=20, what="ProgressDeadlineExceeded")

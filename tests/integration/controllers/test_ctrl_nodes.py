@@ -128,3 +128,30 @@ async def test_node_ipam_distinct_and_persistent(tmp_path: Path) -> None:
         await wait_for(fresh_set, what="fresh CIDR")
         assert (await c2.get(node_pb2.Node, "fresh")).spec.pod_cidr == "10.244.1.0/24"
     del eps
+
+
+async def test_not_ready_node_gets_not_ready_taints(tmp_path: Path) -> None:
+    async with control_plane(tmp_path, nodes=0, scheduler=False, agent=False, controllers=["nodelifecycle"]) as cp:
+        c = cp.client
+        n = make_node("sick")
+        n.status.conditions[0].status = "False"
+        await create_node(c, n)
+
+        async def tainted() -> bool:
+            node = await c.get(node_pb2.Node, "sick")
+            return {(t.key, t.effect) for t in node.spec.taints} == {
+                ("node.kubernetes.io/not-ready", "NoSchedule"),
+                ("node.kubernetes.io/not-ready", "NoExecute"),
+            }
+
+        await wait_for(tainted, what="not-ready taints")
+
+        def heal(node: node_pb2.Node) -> None:
+            node.status.conditions[0].status = "True"
+
+        await c.mutate_status(node_pb2.Node, "sick", None, heal)
+
+        async def clean() -> bool:
+            return not (await c.get(node_pb2.Node, "sick")).spec.taints
+
+        await wait_for(clean, what="taints removed")
