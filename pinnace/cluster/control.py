@@ -188,7 +188,7 @@ def _unmount_under(root: str) -> None:
 
 def _remove_cgroups() -> None:
     base = Path("/sys/fs/cgroup")
-    for top in base.glob("pinnace*"):
+    for top in [*base.glob("pinnace*"), *base.glob("*/pinnace")]:
         for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 d.rmdir()
