@@ -234,8 +234,11 @@ class NodeAgent:
         if cs is None or cs.record is None:
             raise LookupError_(f"container {container} of pod {namespace}/{pod} has not started")
         if previous:
-            if cs.exit is not None and cs.last_record is None:
-                rec = cs.record
+            # like the kubelet: the instance before the current one (running or exited)
+            if cs.last_record is None:
+                raise LookupError_(f"previous terminated container {container!r} in pod {namespace}/{pod} not found")
+            return ContainerRef(sandbox=w.st.sandbox, record=cs.last_record, running=_never)
+        rec = cs.record
             elif cs.exit is not None:
                 rec = cs.record
             elif cs.last_record is not None:

@@ -240,7 +240,8 @@ class PodWorker:
             kind = container_kind(c, True)
             cs = st.containers.setdefault(c.name, ContainerState(name=c.name, kind=kind))
             if kind == "sidecar":
-                await self.ensure_running(c, cs, policy)
+                if not self._kill_if_unhealthy(c, cs):
+                    await self.ensure_running(c, cs, policy)
                 if not (cs.running and cs.started):
                     blocked = True
                     break
@@ -254,19 +255,25 @@ class PodWorker:
         if not blocked:
             for c in pod.spec.containers:
                 cs = st.containers.setdefault(c.name, ContainerState(name=c.name, kind="app"))
-                if cs.running and cs.liveness_failed and c.name not in self.stoppers:
-                    cs.liveness_failed = False
-                    probe = self.probes.get(c.name, {}).get("liveness") or self.probes.get(c.name, {}).get("startup")
-                    grace = grace_seconds(pod)
-                    if probe is not None and probe.probe.HasField("termination_grace_period_seconds"):
-                        grace = int(probe.probe.termination_grace_period_seconds)
-                    self.log.info("probe failed; restarting container", container=c.name)
-                    self.event("Normal", "Killing", f"Container {c.name} failed a probe, will be restarted", c.name)
-                    self._stop_in_background(c, cs, grace)
-                    continue
-                await self.ensure_running(c, cs, policy)
+                if not self._kill_if_unhealthy(c, cs):
+                    await self.ensure_running(c, cs, policy)
         await self.report()
         return False
+
+    def _kill_if_unhealthy(self, c: pod_pb2.Container, cs: ContainerState) -> bool:
+        """Restart a container whose liveness (or startup) probe failed; True if it is being stopped."""
+        if not (cs.running and cs.liveness_failed and c.name not in self.stoppers):
+            return c.name in self.stoppers
+        cs.liveness_failed = False
+        workers = self.probes.get(c.name, {})
+        probe = workers.get("liveness") or workers.get("startup")
+        grace = grace_seconds(self.pod)
+        if probe is not None and probe.probe.HasField("termination_grace_period_seconds"):
+            grace = int(probe.probe.termination_grace_period_seconds)
+        self.log.info("probe failed; restarting container", container=c.name)
+        self.event("Normal", "Killing", f"Container {c.name} failed a probe, will be restarted", c.name)
+        self._stop_in_background(c, cs, grace)
+        return True
 
     # -- sandbox, network, volumes -------------------------------------------------------------
     async def ensure_sandbox(self) -> bool:
