@@ -239,14 +239,6 @@ class NodeAgent:
                 raise LookupError_(f"previous terminated container {container!r} in pod {namespace}/{pod} not found")
             return ContainerRef(sandbox=w.st.sandbox, record=cs.last_record, running=_never)
         rec = cs.record
-            elif cs.exit is not None:
-                rec = cs.record
-            elif cs.last_record is not None:
-                rec = cs.last_record
-            else:
-                raise LookupError_(f"container {container} has no previous instance")
-            return ContainerRef(sandbox=w.st.sandbox, record=rec, running=_never)
-        rec = cs.record
 
         def running(cs: Any = cs, rec: Any = rec) -> bool:
             return bool(cs.record is rec and cs.exit is None and not w.done.is_set())
