@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -57,6 +58,9 @@ async def run(args: argparse.Namespace) -> None:
     await srv.start()
     await service.bootstrap()
     service.start()
+    gc.collect()
+    gc.freeze()  # long-lived startup objects leave the collector's generations
+    gc.set_threshold(20_000, 20, 20)
     compactor = AgeCompactor(store, replicator, args.history_age)
     compactor.start()
     await server.health_serving(srv)
