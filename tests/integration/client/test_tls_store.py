@@ -76,7 +76,7 @@ def test_cli_over_mtls(tls_store: tuple[str, Path], tmp_path: Path) -> None:
         )
 
     p = cli("--store", endpoint, "--tls-dir", str(pki), "get", "ns")
-    assert p.returncode == 0 and "kube-system" in p.stdout, p.stderr
+    assert p.returncode == 0 and "default" in p.stdout, p.stderr
     p = cli(
         "config",
         "set-context",
