@@ -203,6 +203,7 @@ class Scheduler:
         self.leading = True
         # a fresh semaphore per term: tasks cancelled before they ran never released theirs
         self._sem = asyncio.Semaphore(self.bind_concurrency)
+        self.queue.move_all()  # pods parked in an earlier term get a fresh look
         log.info("scheduling", identity=self.identity, pending=len(self.queue))
         side = [asyncio.create_task(self._flush_loop())]
         if self.events_enabled:
