@@ -29,6 +29,7 @@ class ContainerState:
     ready: bool = False
     started: bool = False
     liveness_failed: bool = False
+    spec_changed: bool = False  # the image changed: restart whatever the restart policy
 
     @property
     def running(self) -> bool:

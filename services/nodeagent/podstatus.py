@@ -93,7 +93,7 @@ def phase(pod: pod_pb2.Pod, st: PodState) -> str:
                 failed += cs.last_exit.exit_code != 0
             else:
                 waiting += 1
-        elif cs.exit is None:
+        elif cs.exit is None or cs.spec_changed:
             running += 1
         else:
             stopped += 1

@@ -261,9 +261,17 @@ class PodWorker:
         return False
 
     def _kill_if_unhealthy(self, c: pod_pb2.Container, cs: ContainerState) -> bool:
-        """Restart a container whose liveness (or startup) probe failed; True if it is being stopped."""
-        if not (cs.running and cs.liveness_failed and c.name not in self.stoppers):
-            return c.name in self.stoppers
+        """Restart a container whose liveness (or startup) probe failed or whose image changed; True if
+        it is being stopped."""
+        if c.name in self.stoppers:
+            return True
+        if cs.running and cs.record is not None and cs.record.image and cs.record.image != c.image:
+            cs.spec_changed = True
+            self.event("Normal", "Killing", f"Container {c.name} definition changed, will be restarted", c.name)
+            self._stop_in_background(c, cs, grace_seconds(self.pod))
+            return True
+        if not (cs.running and cs.liveness_failed):
+            return False
         cs.liveness_failed = False
         workers = self.probes.get(c.name, {})
         probe = workers.get("liveness") or workers.get("startup")
@@ -338,11 +346,12 @@ class PodWorker:
     async def ensure_running(self, c: pod_pb2.Container, cs: ContainerState, policy: str) -> None:
         if cs.running or c.name in self.stoppers:
             return
-        if cs.record is not None and cs.exit is not None:
+        if cs.record is not None and cs.exit is not None and not cs.spec_changed:
             if not podstatus.should_restart(policy, cs.kind, cs.exit):
                 return
             if time.time() < cs.backoff_until:
                 return
+        cs.spec_changed = False
         await self.start_container(c, cs)
 
     def _config(self, c: pod_pb2.Container, attempt: int) -> ContainerConfig:
@@ -448,7 +457,7 @@ class PodWorker:
         for w in self.probes.pop(cs.name, {}).values():
             w.stop()
         policy = self.pod.spec.restart_policy or "Always"
-        if podstatus.should_restart(policy, cs.kind, ex):
+        if podstatus.should_restart(policy, cs.kind, ex) and not cs.spec_changed:
             ran = ex.finished_at - (cs.record.started_at if cs.record else 0)
             count = 0 if ran > 600 else cs.restart_count
             delay = podstatus.backoff_delay(count, self.ctx.backoff_base, self.ctx.backoff_max)

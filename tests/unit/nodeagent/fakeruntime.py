@@ -44,7 +44,9 @@ class FakeRuntime(Runtime):
         self.exits[cid] = None
         self.events[cid] = asyncio.Event()
         self.started.append(cfg)
-        return ContainerRecord(name=cfg.name, id=cid, attempt=cfg.attempt, pid=1, started_at=time.time())
+        return ContainerRecord(
+            name=cfg.name, id=cid, attempt=cfg.attempt, pid=1, started_at=time.time(), image=cfg.image
+        )
 
     def finish(self, cid: str, code: int, reason: str = "") -> None:
         self.exits[cid] = ContainerExit(code, 0, reason or ("Completed" if code == 0 else "Error"), "", time.time())

@@ -181,3 +181,21 @@ async def test_sidecar_starts_before_app_and_events(env: Env) -> None:
     assert {e.reason for e in evs} >= {"Started"}
     w.deleted()
     await asyncio.wait_for(w.done.wait(), 5)
+
+
+async def test_image_change_restarts_container(env: Env) -> None:
+    ctx, rt, client, _ = env
+    pod = await client.create(_pod(policy="Never"))
+    w = PodWorker(ctx, pod)
+    w.start()
+    p = await _until(client, lambda p: p.status.phase == "Running")
+    changed = pod_pb2.Pod()
+    changed.CopyFrom(p)
+    changed.spec.containers[0].image = "img:v2"
+    w.update(changed)
+    p = await _until(
+        client, lambda p: p.status.container_statuses[0].restart_count == 1 and p.status.phase == "Running"
+    )
+    assert [c.image for c in rt.started] == ["img", "img:v2"]
+    w.deleted()
+    await asyncio.wait_for(w.done.wait(), 5)
