@@ -99,9 +99,46 @@ def check(history: list[Op], model: Model = register_model, init: Hashable = Non
     return Result(False, explored, [])
 
 
+def resolve_unknown_register_ops(history: list[Op]) -> list[Op]:
+    """Prune the search for register histories whose written values are unique.
+
+    An unknown-outcome write (or CAS) whose value was observed (read, or expected by a
+    successful CAS) did happen, no later than the earliest completion among its observers, so
+    it becomes a completed op with that completion time; this keeps every valid
+    linearization. Unobserved ones can only matter to explain a failed CAS, so they are
+    dropped when the history has no failed CAS and otherwise stay unknown (tried last)."""
+    has_failed_cas = any(o.kind == "cas" and o.complete is not None and not o.output for o in history)
+    observed: dict[Any, float] = {}
+    for o in history:
+        seen = None
+        if o.kind == "read" and o.complete is not None:
+            seen = o.output
+        elif o.kind == "cas" and o.complete is not None and o.output:
+            seen = o.input[0]
+        if seen is not None:
+            observed[seen] = min(observed.get(seen, INF), o.complete or INF)
+    out: list[Op] = []
+    for o in history:
+        if o.complete is None and o.kind in ("write", "cas"):
+            value = o.input if o.kind == "write" else o.input[1]
+            t = observed.get(value)
+            if t is None:
+                if has_failed_cas:
+                    out.append(o)
+                continue
+            out.append(
+                Op(o.client, o.invoke, max(t, o.invoke), o.kind, o.key, o.input, True if o.kind == "cas" else None)
+            )
+        else:
+            out.append(o)
+    return out
+
+
 def check_partitioned(history: list[Op], model: Model = register_model, init: Hashable = None) -> dict[str, Result]:
-    """Check each key's sub-history separately; returns the result per key."""
+    """Check each key's sub-history separately (unknown register ops resolved first)."""
     keys: dict[str, list[Op]] = {}
     for o in history:
         keys.setdefault(o.key, []).append(o)
+    if model is register_model:
+        keys = {k: resolve_unknown_register_ops(v) for k, v in keys.items()}
     return {k: check(v, model, init) for k, v in keys.items()}

@@ -195,7 +195,8 @@ class Client(threading.Thread):
                         except grpc.RpcError as e:
                             if e.code() != grpc.StatusCode.ABORTED:  # type: ignore[attr-defined]
                                 raise
-                            self.history.append(Op(self.cid, start, self.now(), "cas", key, (expected, value), False))
+                            # a failed CAS changes nothing; leaving it out keeps the search small
+                            # (unobserved unknown-outcome writes can then be pruned)
                 except grpc.RpcError as e:
                     if e.code() not in RETRY:  # type: ignore[attr-defined]
                         raise
