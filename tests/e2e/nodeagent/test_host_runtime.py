@@ -117,6 +117,14 @@ async def test_http_pod_ready_serves_logs_exec_and_cleans_up(client: AsyncClient
     if mem:
         limit = open(os.path.join(mem[0], "main", "memory.limit_in_bytes")).read().strip()
         assert int(limit) == 128 << 20
+        cpu = next(c for c in cgs if "/cpu/" in c)
+        assert open(os.path.join(cpu, "main", "cpu.cfs_quota_us")).read().strip() == "50000"
+        pids = open(os.path.join(mem[0], "main", "cgroup.procs")).read().split()
+        assert len(pids) >= 1  # the server runs inside its container cgroup
+    else:
+        d = cgs[0]
+        assert open(os.path.join(d, "main", "memory.max")).read().strip() == str(128 << 20)
+        assert open(os.path.join(d, "main", "cpu.max")).read().split()[0] == "50000"
     # logs through the NodeAgent API (http.server logs requests to stderr)
     out = await logs(agent.port, "web")
     assert b'"GET / HTTP/1.1" 200' in out, out
