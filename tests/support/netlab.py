@@ -49,7 +49,7 @@ def have_tools() -> str:
     """An empty string when the lab can run here, otherwise the reason it cannot."""
     if not is_root():
         return "needs root (network namespaces)"
-    for tool in ("ip",):
+    for tool in ("ip", "nsenter"):
         if shutil.which(tool) is None:
             return f"needs {tool}"
     return ""
@@ -215,8 +215,8 @@ class Lab:
 
     @staticmethod
     def exec(ns: str, *argv: str, check: bool = True, timeout: float = 30, input: str | None = None) -> str:
-        """Run a command inside namespace ns and return its stdout."""
-        return run(["ip", "netns", "exec", ns, *argv], check=check, timeout=timeout, input=input)
+        """Run a command inside namespace ns (network namespace only) and return its stdout."""
+        return run(["nsenter", f"--net={NETNS_DIR}/{ns}", "--", *argv], check=check, timeout=timeout, input=input)
 
     def spawn(
         self,
@@ -228,9 +228,14 @@ class Lab:
         stderr: Any = None,
         cwd: str | None = None,
     ) -> subprocess.Popen[Any]:
-        """Start a long-running process inside namespace ns; close() stops it."""
+        """Start a long-running process inside namespace ns; close() stops it.
+
+        nsenter joins only the network namespace (`ip netns exec` would also give the process a
+        private mount namespace, where namespaces that others add later under /run/netns, such
+        as pods', are not visible).
+        """
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv],
+            ["nsenter", f"--net={NETNS_DIR}/{ns}", "--", *argv],
             env={**os.environ, **(env or {})},
             stdout=stdout if stdout is not None else subprocess.DEVNULL,
             stderr=stderr if stderr is not None else subprocess.DEVNULL,

@@ -13,7 +13,6 @@ chain is flushed and rewritten, undeclared chains are left alone, stale ones are
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,8 +35,13 @@ JUMPS = [
 Ruleset = dict[str, list[str]]
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
 def _hash(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    """kube-proxy's chain suffix: the first 16 base32 characters of the text's sha256."""
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")  # 80 bits = 16 symbols
+    return "".join(_B32[(n >> (75 - 5 * i)) & 31] for i in range(16))
 
 
 def svc_chain(sp: ServicePort) -> str:
@@ -110,6 +114,19 @@ def service_chains(sp: ServicePort, opts: Options) -> Ruleset:
     return out
 
 
+def services_rule(sp: ServicePort) -> str:
+    p = sp.protocol
+    return (
+        f'-A {SERVICES} -d {sp.cluster_ip}/32 -p {p} -m comment --comment "{sp.key} cluster IP" '
+        f"-m {p} --dport {sp.port} -j {svc_chain(sp)}"
+    )
+
+
+def nodeport_rule(sp: ServicePort) -> str:
+    p = sp.protocol
+    return f'-A {NODEPORTS} -p {p} -m comment --comment "{sp.key}" -m {p} --dport {sp.node_port} -j {ext_chain(sp)}'
+
+
 def build(ports: Iterable[ServicePort], opts: Options, skip_ips: frozenset[str] = frozenset()) -> Ruleset:
     """The whole desired nat-table state for our chains."""
     rs: Ruleset = static_chains(opts)
@@ -119,16 +136,9 @@ def build(ports: Iterable[ServicePort], opts: Options, skip_ips: frozenset[str] 
         if sp.cluster_ip in skip_ips or not sp.endpoints:
             continue
         rs.update(service_chains(sp, opts))
-        p = sp.protocol
-        services.append(
-            f'-A {SERVICES} -d {sp.cluster_ip}/32 -p {p} -m comment --comment "{sp.key} cluster IP" '
-            f"-m {p} --dport {sp.port} -j {svc_chain(sp)}"
-        )
+        services.append(services_rule(sp))
         if sp.node_port:
-            nodeports.append(
-                f'-A {NODEPORTS} -p {p} -m comment --comment "{sp.key}" '
-                f"-m {p} --dport {sp.node_port} -j {ext_chain(sp)}"
-            )
+            nodeports.append(nodeport_rule(sp))
     services.append(
         f'-A {SERVICES} -m comment --comment "pinnace service nodeports" -m addrtype --dst-type LOCAL -j {NODEPORTS}'
     )

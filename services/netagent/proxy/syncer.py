@@ -87,12 +87,17 @@ class ProxySyncer:
 
     # -- rendering -------------------------------------------------------------------------
     def _render(self, ports: list[ServicePort]) -> _Rendered:
-        part = rules.build(ports, self.opts, self.skip_ips)
-        services = [r for r in part.pop(rules.SERVICES) if "addrtype" not in r]
-        nodeports = part.pop(rules.NODEPORTS)
-        for c in rules.static_chains(self.opts):
-            part.pop(c, None)
-        return _Rendered(chains=part, services=services, nodeports=nodeports)
+        chains: rules.Ruleset = {}
+        services: list[str] = []
+        nodeports: list[str] = []
+        for sp in ports:
+            if sp.cluster_ip in self.skip_ips or not sp.endpoints:
+                continue
+            chains.update(rules.service_chains(sp, self.opts))
+            services.append(rules.services_rule(sp))
+            if sp.node_port:
+                nodeports.append(rules.nodeport_rule(sp))
+        return _Rendered(chains=chains, services=services, nodeports=nodeports)
 
     def _assemble_tops(self) -> rules.Ruleset:
         services: list[str] = []
