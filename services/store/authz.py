@@ -1,8 +1,8 @@
 """Who may do what in the store. Identities come from client certificates (pinnace.common.auth):
 
 - "admin" and "store" (peers): everything.
-- "controllers", "scheduler": what their jobs need (controllers: everything but Nodes' status;
-  scheduler: read everything, bind and mark pods, Events, its Lease).
+- "controllers": everything (node lifecycle writes node conditions, IPAM podCIDRs, GC deletes).
+- "scheduler": read everything, bind and mark pods, create and update Events, its Lease.
 - "node:NAME": read everything; create and update its own Node and its Lease
   (kube-node-lease/NAME); update the status of, and delete, pods bound to it; Events; the
   volume binder's PersistentVolumes, PersistentVolumeClaims and Leases in pinnace-system.
@@ -48,11 +48,9 @@ def check(req: Request) -> str | None:
         return None
     what = f"{req.verb} {req.kind} {req.namespace + '/' if req.namespace else ''}{req.name}".rstrip()
     if ident == "controllers":
-        if req.kind == "node" and req.verb == "update_status":
-            return f"{ident} may not {what}: node status belongs to the node's agent"
         return None
     if ident == "scheduler":
-        if req.kind == "event" and req.verb == "create":
+        if req.kind == "event" and req.verb in ("create", "update"):
             return None
         if req.kind == "pod" and req.verb in ("update", "update_status"):
             return None
@@ -73,7 +71,7 @@ def check(req: Request) -> str | None:
             if _bound_node(req.current) == node:
                 return None
             return f"{ident} may not {what}: the pod is not bound to {node}"
-        if req.kind == "event" and req.verb == "create":
+        if req.kind == "event" and req.verb in ("create", "update"):
             return None
         if req.kind in ("persistent_volume", "persistent_volume_claim"):
             return None  # the volume binder runs in a node's volume agent
