@@ -79,6 +79,7 @@ class PodState:
     start_time: float = 0.0
     containers: dict[str, ContainerState] = field(default_factory=dict)
     ready_since: float = 0.0
+    network_released: bool = False  # terminal pods give their sandbox and IP back
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +93,7 @@ class PodState:
             "volumes": {k: list(v) for k, v in self.volumes.items()},
             "volumes_ready": self.volumes_ready,
             "start_time": self.start_time,
+            "network_released": self.network_released,
             "containers": {k: c.to_dict() for k, c in self.containers.items()},
         }
 
@@ -108,6 +110,7 @@ class PodState:
             volumes={k: (v[0], bool(v[1])) for k, v in (d.get("volumes") or {}).items()},
             volumes_ready=bool(d.get("volumes_ready", False)),
             start_time=float(d.get("start_time", 0.0)),
+            network_released=bool(d.get("network_released", False)),
             containers={k: ContainerState.from_dict(c) for k, c in (d.get("containers") or {}).items()},
         )
 

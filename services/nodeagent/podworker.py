@@ -226,12 +226,13 @@ class PodWorker:
             await self._stop_all(grace_seconds(pod), only_running=True)
             await self.report()
             return False
-        if not await self.ensure_sandbox():
-            await self.report()
-            return False
         phase = podstatus.phase(pod, st)
         if phase in ("Succeeded", "Failed"):
             await self._stop_all(grace_seconds(pod), only_running=True)
+            await self.release_network()
+            await self.report()
+            return False
+        if not await self.ensure_sandbox():
             await self.report()
             return False
         policy = pod.spec.restart_policy or "Always"
@@ -330,6 +331,19 @@ class PodWorker:
             self._clear_waiting("VolumesNotReady")
             self._save()
         return True
+
+    async def release_network(self) -> None:
+        """A finished pod gives back its sandbox and IP (the status keeps the IP it had)."""
+        st, ctx = self.st, self.ctx
+        if st.network_released or st.sandbox is None or any(cs.running for cs in st.containers.values()):
+            return
+        if st.sandbox.netns_path and ctx.netagent.available() and st.network_ready:
+            with contextlib.suppress(HelperUnavailable):
+                await ctx.netagent.teardown_pod(st.namespace, st.name, self.uid, st.sandbox.netns_path)
+        await ctx.runtime.remove_sandbox(st.sandbox)
+        st.network_released = True
+        self._save()
+        self.log.info("pod finished; released its network")
 
     def _set_waiting(self, reason: str, message: str) -> None:
         for c, kind in self._all_containers():

@@ -246,6 +246,11 @@ async def test_restart_policy_never_succeeds(client: AsyncClient, agent: AgentPr
     p = await wait_pod(client, "job", lambda p: p.status.phase == "Succeeded", 20, "to succeed")
     t = p.status.container_statuses[0].state.terminated
     assert t.exit_code == 0 and t.reason == "Completed"
+    for _ in range(50):  # a finished pod gives its network namespace back
+        if not os.path.exists(f"/run/netns/{netns_of(p)}"):
+            break
+        await asyncio.sleep(0.1)
+    assert not os.path.exists(f"/run/netns/{netns_of(p)}")
     assert (await logs(agent.port, "job")) == b"done\n"
     await client.delete(pod_pb2.Pod, "job", "default")
     await wait_gone(client, "job")

@@ -123,6 +123,11 @@ async def test_never_policy_fails_and_init_order(env: Env) -> None:
     p = await _until(client, lambda p: p.status.phase == "Failed")
     t = p.status.container_statuses[0].state.terminated
     assert t.reason == "OOMKilled" and t.exit_code == 137
+    for _ in range(50):
+        if not rt.sandboxes:
+            break
+        await asyncio.sleep(0.02)
+    assert not rt.sandboxes  # the finished pod's sandbox is released
     w.deleted()
     await asyncio.wait_for(w.done.wait(), 5)
 
