@@ -135,6 +135,7 @@ class NetAgent:
             await inf2.wait_synced()
         self._overlay_wake.set()
         self._tasks.append(asyncio.create_task(self._overlay_loop()))
+        self._tasks.append(asyncio.create_task(self._gc_loop()))
         self._tasks.append(asyncio.create_task(self.proxy.run(log)))
         self.proxy.request_full_sync()
 
@@ -217,6 +218,29 @@ class NetAgent:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._overlay_wake.wait(), timeout=30)
             self._overlay_wake.set()
+
+    async def collect_orphans(self) -> list[str]:
+        """Release addresses of pods whose network namespace is gone (a missed TeardownPod)."""
+        if self.ipam is None:
+            return []
+        freed = []
+        async with self.setup_lock:
+            for al in self.ipam.allocations():
+                if al.netns and not os.path.exists(al.netns):
+                    await asyncio.to_thread(links.teardown_pod, al.uid, "")
+                    self.ipam.release(al.uid)
+                    freed.append(al.ip)
+        if freed:
+            log.info("released addresses of vanished pods", ips=freed)
+        return freed
+
+    async def _gc_loop(self, period: float = 60.0) -> None:
+        while True:
+            try:
+                await self.collect_orphans()
+            except Exception as e:
+                log.warning("orphan collection failed", error=str(e))
+            await asyncio.sleep(period)
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -94,8 +94,14 @@ def test_dns_resolves(vxlan_cluster: NetCluster, pods: dict[str, Pod]) -> None:
 
 def test_restart_keeps_addresses_and_rules(vxlan_cluster: NetCluster, pods: dict[str, Pod]) -> None:
     c = vxlan_cluster
+    gone = c.add_pod("node2", "gone")
     c.stop_agent("node2")
+    # A pod whose namespace vanished while the agent was down (no TeardownPod): its address is freed.
+    from tests.support.netlab import run
+
+    run(["ip", "netns", "del", gone.netns])
     c.start_agent("node2")
+    wait_until(lambda: gone.ip not in {p.ip for p in c.state("node2").pods}, timeout=10)
     b1 = pods["b1"]
     assert wait_until(lambda: c.http_get(b1, "10.96.0.20:80"), timeout=10)
     extra = c.add_pod("node2", "b2")
