@@ -10,6 +10,7 @@ import signal
 import sys
 
 from pinnace.common import config, logging, server, tls
+from services.store import metrics
 from services.store.compaction import AgeCompactor
 from services.store.mvcc import DEFAULT_HISTORY_WINDOW, MVCCStore
 from services.store.replicator_factory import make_replicator
@@ -53,6 +54,7 @@ async def run(args: argparse.Namespace) -> None:
         "store", args.listen, tls_cfg, args.metrics_port, service_names=[SERVICE_NAME], count_calls=False
     )
     add_to_server(service, srv)
+    metrics.register(store, hub, replicator)
     await server.health_serving(srv, False)  # SERVING only once bootstrapped
     await replicator.start()
     await srv.start()

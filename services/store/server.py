@@ -283,8 +283,7 @@ class StoreService:
         if not m.name:
             raise invalid("metadata.name", "Required value")
         ns = self._ns_name(info, m.namespace)
-        if info.namespaced:
-            m.namespace = ns
+        m.namespace = ns
         want_rv = m.resource_version
         if want_rv and not want_rv.isdigit():
             raise invalid("metadata.resourceVersion", f"Invalid value: {want_rv!r}: must be a revision number")
