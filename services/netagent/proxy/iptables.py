@@ -1,7 +1,8 @@
 """Running iptables-restore/-save in this network namespace, with the backend the host uses.
 
-Like kube-proxy, pick nft or legacy by what the system's `iptables` is (override with
-mode="nft"|"legacy"). Jumps from built-in chains are ensured with `iptables -C`/`-I`.
+Like kube-proxy, pick nft or legacy by what the system's `iptables` is, unless our rules already
+live in the other one (override with mode="nft"|"legacy"). Jumps from built-in chains are
+ensured with `iptables -C`/`-I` (the full sync writes them itself).
 """
 
 from __future__ import annotations
@@ -17,12 +18,31 @@ class IptablesError(Exception):
     pass
 
 
+def _has_our_rules(mode: str) -> bool:
+    binary = shutil.which(f"iptables-{mode}")
+    if binary is None:
+        return False
+    try:
+        proc = subprocess.run(
+            [binary, "-w", "5", "-t", "nat", "-S", "PINNACE-SERVICES"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
 def detect_mode() -> str:
+    """The system's iptables flavour, unless only the other one holds our rules (kube-proxy's rule:
+    follow where the rules already are, so a restart never splits them across two backends)."""
     try:
         out = subprocess.run(["iptables", "--version"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return "legacy"
-    return "nft" if "nf_tables" in out else "legacy"
+        out = ""
+    system = "nft" if "nf_tables" in out else "legacy"
+    other = "legacy" if system == "nft" else "nft"
+    if not _has_our_rules(system) and _has_our_rules(other):
+        return other
+    return system
 
 
 @dataclass
