@@ -102,10 +102,11 @@ def test_acknowledged_writes_survive_kill_pause_and_full_restart(cluster: StoreC
         leader = cluster.leader()
         killed_at = time.monotonic()
         cluster.kill(leader)
-        time.sleep(3.0)
+        time.sleep(5.0)
         times = sorted(t for w in writers for _, _, t in w.acked if t > killed_at - 0.5)
         assert times and times[-1] > killed_at + 0.5, "writes did not resume after killing the leader"
         failover = max(b - a for a, b in itertools.pairwise(times))  # the longest write stall
+        print(f"kill at {killed_at:.3f}, writes resumed after a {failover:.2f} s stall")
         cluster.restart(leader)
         time.sleep(1.0)
         follower = next(i for i in range(3) if i != cluster.leader())

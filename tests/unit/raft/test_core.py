@@ -165,7 +165,7 @@ def test_lagging_follower_gets_a_snapshot_after_compaction() -> None:
     for _ in range(20):
         for n in net.nodes.values():
             n.tick()
-        for i, n in net.nodes.items():
+        for n in net.nodes.values():
             if not n.has_ready():
                 continue
             rd = n.ready()

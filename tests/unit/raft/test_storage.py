@@ -21,7 +21,12 @@ def test_round_trip_and_truncation(tmp_path: Path) -> None:
     s.close()
     st = RaftStorage(str(tmp_path)).load((1,))
     assert st.hard_state == HardState(2, 2, 3)
-    assert [(e.index, e.term, e.data) for e in st.entries] == [(1, 1, b"e1"), (2, 1, b"e2"), (3, 1, b"e3"), (4, 2, b"x")]
+    assert [(e.index, e.term, e.data) for e in st.entries] == [
+        (1, 1, b"e1"),
+        (2, 1, b"e2"),
+        (3, 1, b"e3"),
+        (4, 2, b"x"),
+    ]
 
 
 def test_snapshot_and_compaction(tmp_path: Path) -> None:
