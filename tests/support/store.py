@@ -33,6 +33,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pinnace.api import store_pb2, store_pb2_grpc
+from pinnace.common import tls
 
 REPO = Path(__file__).resolve().parents[2]
 _live: set[StoreCluster] = set()
@@ -70,6 +71,21 @@ class StoreCluster:
         self.data_dirs = [base / f"store-{i + 1}" for i in range(replicas)]
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * replicas
         self._logs: list[Any] = [None] * replicas
+        # With tls_dir=DIR the replicas serve mutual TLS; the helper issues the "store" and "admin"
+        # certificates there (if missing) and talks to the replicas as admin.
+        self.tls_dir = str(flags["tls_dir"]) if flags.get("tls_dir") else ""
+        self.tls: tls.TLSConfig | None = None
+        if self.tls_dir:
+            tls.ensure_cluster_pki(self.tls_dir)
+            tls.issue(self.tls_dir, "store", "store")
+            self.tls = tls.issue(self.tls_dir, "admin", "admin")
+
+    def channel(self, i: int) -> grpc.Channel:
+        """A blocking channel to replica i (mutual TLS as admin when the cluster uses TLS)."""
+        return tls.secure_channel(self.endpoints[i], self.tls)
+
+    def aio_channel(self, i: int) -> grpc.aio.Channel:
+        return tls.secure_aio_channel(self.endpoints[i], self.tls)
 
     # ------------------------------------------------------------------ processes
 
@@ -129,7 +145,7 @@ class StoreCluster:
                 if p is None or p.poll() is not None:
                     raise RuntimeError(f"store replica {i + 1} exited; log:\n{self.tail(i)}")
                 try:
-                    with grpc.insecure_channel(self.endpoints[i]) as ch:
+                    with self.channel(i) as ch:
                         r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                     if r.status == health_pb2.HealthCheckResponse.SERVING:
                         break
@@ -188,7 +204,7 @@ class StoreCluster:
     # ------------------------------------------------------------------ status
 
     def status(self, i: int, timeout: float = 2.0) -> store_pb2.StatusResponse:
-        with grpc.insecure_channel(self.endpoints[i]) as ch:
+        with self.channel(i) as ch:
             resp: store_pb2.StatusResponse = store_pb2_grpc.StoreStub(ch).Status(
                 store_pb2.StatusRequest(), timeout=timeout
             )

@@ -242,3 +242,22 @@ def test_watch_resumes_after_crash_without_gaps(tmp_path: Path) -> None:
                 call.cancel()
                 break
         assert seen == acked
+
+
+def test_tls_and_authorization(tmp_path: Path) -> None:
+    from pinnace.common import tls
+
+    with start_store(tmp_path / "s", tls_dir=str(tmp_path / "pki")) as c:
+        with c.channel(0) as ch:
+            create(store_pb2_grpc.StoreStub(ch), pod("tls-ok"))
+        sched = tls.issue(tmp_path / "pki", "scheduler", "scheduler")
+        with tls.secure_channel(c.endpoints[0], sched) as ch:
+            s = store_pb2_grpc.StoreStub(ch)
+            assert s.Get(store_pb2.GetRequest(kind="pod", namespace="default", name="tls-ok")).pod.metadata.uid
+            ns = object_pb2.Object()
+            ns.namespace.metadata.name = "nope"
+            code, msg = code_of(s.Create, store_pb2.CreateRequest(object=ns))
+            assert code == grpc.StatusCode.PERMISSION_DENIED and "scheduler" in msg
+        with grpc.insecure_channel(c.endpoints[0]) as ch:
+            with pytest.raises(grpc.RpcError):
+                store_pb2_grpc.StoreStub(ch).Get(store_pb2.GetRequest(kind="pod", name="x"), timeout=2)
