@@ -18,7 +18,7 @@ from pinnace.api import object_pb2
 from services.store import encoding as enc
 from services.store.mvcc import REGISTRY_PREFIX, Compacted, Event, MVCCStore
 
-CHANNEL_WINDOW = 20_000
+CHANNEL_WINDOW = 5_000
 BOOKMARK_INTERVAL = 5.0
 ALL = ""
 
@@ -79,7 +79,7 @@ class Channel:
 
     def append(self, events: list[HubEvent], window: int) -> None:
         self.log.extend(events)
-        if len(self.log) > 2 * window:
+        if len(self.log) > window + window // 4:
             drop = len(self.log) - window
             del self.log[:drop]
             self.base += drop
