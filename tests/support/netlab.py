@@ -145,6 +145,7 @@ class Lab:
         return f"{self.tag}x"
 
     def start(self) -> Lab:
+        cleanup_stale()  # labs of test processes that were killed before they could clean up
         u = self.underlay
         self._add_netns(u)
         self.ip(u, "link", "add", "br0", "type", "bridge")
