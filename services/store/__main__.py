@@ -12,6 +12,7 @@ import sys
 from pinnace.common import config, logging, server, tls
 from services.store import metrics
 from services.store.compaction import AgeCompactor
+from services.store.limits import add_limit_flags, limits_from_args
 from services.store.mvcc import DEFAULT_HISTORY_WINDOW, MVCCStore
 from services.store.replicator_factory import make_replicator
 from services.store.server import SERVICE_NAME, StoreService, add_to_server
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--history-window", type=int, default=DEFAULT_HISTORY_WINDOW, help="revisions of watch history")
     p.add_argument("--history-age", type=float, default=3600.0, help="seconds of watch history to keep (0 = no limit)")
     p.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL, help=argparse.SUPPRESS)
+    add_limit_flags(p)
     config.add_common_args(p, store=False)
     return p.parse_args(argv)
 
@@ -49,6 +51,7 @@ async def run(args: argparse.Namespace) -> None:
         node_port_range=args.node_port_range,
         bookmark_interval=args.bookmark_interval,
         authorize=tls_cfg is not None,
+        limits=limits_from_args(args),
     )
     srv = server.build_server(
         "store", args.listen, tls_cfg, args.metrics_port, service_names=[SERVICE_NAME], count_calls=False

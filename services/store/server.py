@@ -20,6 +20,7 @@ from pinnace.api.object_pb2 import Object
 from pinnace.common import auth, kinds
 from services.store import authz
 from services.store import encoding as enc
+from services.store.limits import Limits, audit_refusal
 from services.store.listing import decode_continue, encode_continue, kind_range, make_matcher
 from services.store.mvcc import Compacted, FutureRevision, KeyValue, MVCCStore
 from services.store.namespaces import NamespaceLifecycle
@@ -64,8 +65,10 @@ class StoreService:
         node_port_range: str = "30000-32767",
         bookmark_interval: float = BOOKMARK_INTERVAL,
         authorize: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.authorize = authorize
+        self.limits = limits or Limits()
         self.store = store
         self.replicator = replicator
         self.hub = hub
@@ -117,6 +120,7 @@ class StoreService:
         req = authz.Request(auth.caller(context), verb, kind, namespace, name, current, proposed)
         reason = authz.check(req)
         if reason:
+            audit_refusal(context, grpc.StatusCode.PERMISSION_DENIED, reason, verb=verb, kind=kind)
             raise StoreError(grpc.StatusCode.PERMISSION_DENIED, reason)
 
     def _ns_name(self, info: kinds.KindInfo, namespace: str) -> str:
@@ -529,10 +533,13 @@ async def _abort(context: grpc.aio.ServicerContext, e: Exception) -> None:
     raise e
 
 
-def _unary(fn: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[T]]:
+def _unary(
+    fn: Callable[[Any, Any], Awaitable[T]], limits: Limits
+) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[T]]:
     async def handler(req: Any, context: grpc.aio.ServicerContext) -> T:
         try:
-            return await fn(req, context)
+            limits.admit(context, req)
+            return await limits.bounded(context, fn(req, context))
         except (StoreError, Unavailable) as e:
             await _abort(context, e)
             raise
@@ -541,12 +548,14 @@ def _unary(fn: Callable[[Any, Any], Awaitable[T]]) -> Callable[[Any, grpc.aio.Se
 
 
 def _stream(
-    fn: Callable[[Any, Any], AsyncIterator[bytes]],
+    fn: Callable[[Any, Any], AsyncIterator[bytes]], limits: Limits
 ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
     async def handler(req: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         try:
-            async for item in fn(req, context):
-                yield item
+            limits.admit(context, req)
+            with limits.watcher(context):
+                async for item in fn(req, context):
+                    yield item
         except (StoreError, Unavailable) as e:
             await _abort(context, e)
 
@@ -558,7 +567,7 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
 
     def unary(fn: Any, req_cls: Any) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(fn), request_deserializer=req_cls.FromString, response_serializer=_serialize
+            _unary(fn, svc.limits), request_deserializer=req_cls.FromString, response_serializer=_serialize
         )
 
     handlers = {
@@ -571,7 +580,7 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
         "Status": unary(svc.status, store_pb2.StatusRequest),
         "Compact": unary(svc.compact, store_pb2.CompactRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(
-            _stream(svc.watch),
+            _stream(svc.watch, svc.limits),
             request_deserializer=store_pb2.WatchRequest.FromString,
             response_serializer=_serialize,
         ),
