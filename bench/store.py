@@ -250,19 +250,18 @@ async def bench_failover(cluster: StoreCluster, trials: int) -> float | None:
     return round(statistics.median(results), 3)
 
 
-def detect_replicas(base: Path) -> int:
-    """3 when the store replicates (Status lists members), else 1."""
-    c = start_store(base / "probe", replicas=3)
-    try:
-        st = c.status(0)
-        return 3 if len(st.members) >= 3 else 1
-    finally:
-        c.stop()
+def detect_replicas() -> int:
+    """3 when raft is wired into the store (the factory can build a RaftReplicator), else 1."""
+    import inspect
+
+    from services.store import replicator_factory
+
+    return 3 if "RaftReplicator" in inspect.getsource(replicator_factory) else 1
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="pinnace-bench-"))
-    replicas = args.replicas or detect_replicas(base)
+    replicas = args.replicas or detect_replicas()
     cluster = start_store(base / "run", replicas=replicas)
     try:
         endpoints = cluster.endpoints
