@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -193,3 +195,91 @@ def agent_factory(tmp_path: Path, store: Any, node_name: str) -> Iterator[Any]:
 def agent(agent_factory: Any) -> AgentProcess:
     a: AgentProcess = agent_factory(crashloop_backoff=1)
     return a
+
+
+# -- Docker -----------------------------------------------------------------------------
+IMAGE = "pinnace-test/busybox:e2e"
+
+
+def _docker_ok(host: str) -> bool:
+    env = dict(os.environ, DOCKER_HOST=host)
+    return subprocess.run(["docker", "info"], env=env, capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The running dockerd, or one started for this module (no iptables, no bridge: network safety)."""
+    default = "unix:///var/run/docker.sock"
+    if os.path.exists("/var/run/docker.sock") and _docker_ok(default):
+        yield default
+        return
+    base = tmp_path_factory.mktemp("dockerd")
+    sock = f"unix://{base}/docker.sock"
+    log = open(base / "dockerd.log", "wb")
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "-H",
+            sock,
+            "--data-root",
+            str(base / "root"),
+            "--exec-root",
+            str(base / "exec"),
+            "--pidfile",
+            str(base / "docker.pid"),
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(120):
+            if _docker_ok(sock):
+                break
+            if proc.poll() is not None:
+                pytest.skip(f"dockerd failed to start: {(base / 'dockerd.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        else:
+            pytest.skip("dockerd did not become ready")
+        yield sock
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def image(docker_host: str) -> str:
+    """A tiny busybox image built locally with `docker import` (no registry needed)."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host)
+    try:
+        client.images.get(IMAGE)
+        return IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True).stdout.split()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "proc", "sys", "dev", "etc", "tmp", "www"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for a in applets:
+            if a != "busybox":
+                link = tarfile.TarInfo(f"bin/{a}")
+                link.type = tarfile.SYMTYPE
+                link.linkname = "busybox"
+                tar.addfile(link)
+    repo, tag = IMAGE.split(":")
+    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=tag, changes=["ENV PATH=/bin"])
+    client.close()
+    return IMAGE

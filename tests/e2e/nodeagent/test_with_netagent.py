@@ -16,7 +16,7 @@ import pytest
 
 from pinnace.api import pod_pb2
 from pinnace.client import AsyncClient
-from tests.e2e.nodeagent.conftest import AgentProcess, cleanup_node
+from tests.e2e.nodeagent.conftest import IMAGE, AgentProcess, cleanup_node
 from tests.e2e.nodeagent.helpers import make_pod, netns_of, ready, wait_gone, wait_pod
 from tests.support.netlab import Lab, have_tools
 from tests.support.store import REPO, free_port
@@ -51,11 +51,10 @@ def net(lab: Lab, store: Any, tmp_path: Path) -> Iterator[NetCluster]:
         c.close()
 
 
-@pytest.fixture
-def lab_agent(lab: Lab, net: NetCluster, tmp_path: Path) -> Iterator[AgentProcess]:
+def _start_lab_agent(lab: Lab, net: NetCluster, tmp_path: Path, runtime: str = "host") -> AgentProcess:
     """A node agent inside node1's network namespace (nsenter keeps the host's mounts and cgroups)."""
     n = lab.node("node1")
-    a = AgentProcess(tmp_path / "agent", [f"{n.ip}:{STORE_PORT_IN_NODE}"], "node1")
+    a = AgentProcess(tmp_path / "agent", [f"{n.ip}:{STORE_PORT_IN_NODE}"], "node1", runtime)
     a.run_dir = Path(net.run_dir("node1"))
     a.port = free_port()
     a.base.mkdir(parents=True, exist_ok=True)
@@ -65,6 +64,12 @@ def lab_agent(lab: Lab, net: NetCluster, tmp_path: Path) -> Iterator[AgentProces
     log = open(a.log_path, "ab")
     a.proc = subprocess.Popen(["nsenter", f"--net={n.netns_path}", *cmd], cwd=REPO, stdout=log, stderr=log)
     log.close()
+    return a
+
+
+@pytest.fixture
+def lab_agent(lab: Lab, net: NetCluster, tmp_path: Path) -> Iterator[AgentProcess]:
+    a = _start_lab_agent(lab, net, tmp_path)
     try:
         yield a
     finally:
@@ -114,3 +119,42 @@ async def test_pod_ip_from_netagent(client: AsyncClient, lab: Lab, net: NetClust
     assert not os.path.exists(f"/run/netns/{ns}")
     links = lab.ip(n.netns, "-o", "link", "show")
     assert p.metadata.uid.replace("-", "")[:8] not in links
+
+
+async def test_docker_sandbox_wired_by_netagent(
+    client: AsyncClient, lab: Lab, net: NetCluster, tmp_path: Path, docker_host: str, image: str
+) -> None:
+    """The Docker runtime hands /proc/<sandbox pid>/ns/net to the netagent: the pod gets a lab IP."""
+    import docker
+
+    old = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = docker_host
+    a = _start_lab_agent(lab, net, tmp_path, runtime="docker")
+    dc = docker.DockerClient(base_url=docker_host)
+    uid = ""
+    try:
+        n = lab.node("node1")
+        pod = make_pod(
+            "dnet", "node1", ["sh", "-c", "echo hi > /www/index.html && exec httpd -f -p 8080 -h /www"], image=IMAGE
+        )
+        pod.spec.containers[0].readiness_probe.tcp_socket.port.int_val = 8080
+        pod.spec.containers[0].readiness_probe.period_seconds = 1
+        uid = (await client.create(pod)).metadata.uid
+        p = await wait_pod(client, "dnet", ready, 60, "to be Ready")
+        assert ipaddress.ip_address(p.status.pod_ip) in ipaddress.ip_network(net.pod_cidr("node1"))
+        out = lab.exec(n.netns, "/bin/busybox", "wget", "-qO-", f"http://{p.status.pod_ip}:8080/")
+        assert out.strip() == "hi"
+        await client.delete(pod_pb2.Pod, "dnet", "default")
+        await wait_gone(client, "dnet", 30)
+        assert not dc.containers.list(all=True, filters={"label": f"pinnace.pod-uid={uid}"})
+    finally:
+        a.stop()
+        if uid:  # only this test's containers: "node1" may exist in other clusters on this dockerd
+            for c in dc.containers.list(all=True, filters={"label": f"pinnace.pod-uid={uid}"}):
+                c.remove(force=True)
+        dc.close()
+        cleanup_node(a)
+        if old is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = old
