@@ -60,6 +60,17 @@ def can_send_early(core: Raft, rd: Ready, persisted: HardState) -> bool:
     return hs is None or (hs.term == persisted.term and hs.vote == persisted.vote)
 
 
+def needs_sync(rd: Ready, persisted: HardState) -> bool:
+    """Entries, a snapshot, or a new term/vote must be durable before going on. A change of the
+    commit index alone is not worth an fsync (as in etcd): it is written with the next entries,
+    and after a crash it is recovered from the leader (and from the state machine's applied
+    index, which only ever trails a commit)."""
+    if rd.entries or rd.snapshot is not None:
+        return True
+    hs = rd.hard_state
+    return hs is not None and (hs.term != persisted.term or hs.vote != persisted.vote)
+
+
 class RaftNode:
     """Runs one raft replica of `state_machine`; see the module docstring."""
 
@@ -134,7 +145,12 @@ class RaftNode:
             heartbeat_tick=self.opts.heartbeat_tick,
         )
         rng = random.Random(self.opts.seed if self.opts.seed is not None else os.urandom(8))
-        self.core = Raft(cfg, rng, InitialState(st.hard_state, st.offset, st.entries, st.snapshot, applied))
+        # the state machine only applies committed entries: its applied index is a commit index
+        last = st.offset.index + len(st.entries)
+        hs = st.hard_state
+        if hs.commit < applied <= last:
+            hs = HardState(hs.term, hs.vote, applied)
+        self.core = Raft(cfg, rng, InitialState(hs, st.offset, st.entries, st.snapshot, applied))
         self._hard = st.hard_state
         self.applied = applied
         self._snap_index = st.snapshot.index
@@ -334,8 +350,8 @@ class RaftNode:
         early = can_send_early(core, rd, self._hard)
         if early and rd.messages and self.transport is not None:
             self.transport.send(rd.messages)
-        if rd.must_sync():
-            hs = rd.hard_state or self._hard
+        if needs_sync(rd, self._hard):
+            hs = core.hard_state()  # nothing was stepped since ready(): this matches rd
             await asyncio.get_running_loop().run_in_executor(
                 self._io, self.storage.save, hs, rd.entries, rd.snapshot, None
             )

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from services.store.raft.core import Config, InitialState, Raft
-from services.store.raft.node import can_send_early
+from services.store.raft.node import can_send_early, needs_sync
 from services.store.raft.types import Entry, HardState, Message, MsgType, Ready, Role, SnapshotMeta
 
 
@@ -55,7 +55,10 @@ class Node:
         ents = [d.entries[i] for i in sorted(d.entries) if i > d.offset.index]
         for k, e in enumerate(ents):
             assert e.index == d.offset.index + 1 + k, "persisted log has a hole"
-        init = InitialState(d.hard, d.offset, ents, d.snap, d.applied_index)
+        hard = d.hard
+        if hard.commit < d.applied_index <= d.offset.index + len(ents):
+            hard = HardState(hard.term, hard.vote, d.applied_index)
+        init = InitialState(hard, d.offset, ents, d.snap, d.applied_index)
         cfg = Config(
             id=self.id,
             voters=self.sim.voters,
@@ -118,8 +121,10 @@ class Node:
                 del d.entries[i]
             for e in rd.entries:
                 d.entries[e.index] = e
-        if rd.hard_state is not None:
-            d.hard = rd.hard_state
+        core = self.core
+        assert core is not None
+        if needs_sync(rd, d.hard):  # like the driver: a commit-only change is not persisted
+            d.hard = core.hard_state()
 
     def apply(self, e: Entry) -> None:
         d = self.disk
