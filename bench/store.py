@@ -262,7 +262,8 @@ def detect_replicas() -> int:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="pinnace-bench-"))
     replicas = args.replicas or detect_replicas()
-    cluster = start_store(base / "run", replicas=replicas)
+    flags = {"state_sync": args.state_sync} if args.state_sync else {}
+    cluster = start_store(base / "run", replicas=replicas, **flags)
     try:
         endpoints = cluster.endpoints
         if replicas > 1:
@@ -288,6 +289,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "rss_mib": rss,
             "failover_s": fo,
             "replicas": replicas,
+            "state_sync": args.state_sync or "full",
             "quick": q,
             "writes_total": nw,
             "watchers": watch_n,
@@ -306,6 +308,7 @@ def main() -> None:
     p.add_argument("--watchers", type=int, default=0)
     p.add_argument("--watch-rate", type=int, default=0)
     p.add_argument("--watch-procs", type=int, default=2)
+    p.add_argument("--state-sync", default="", help="pass --state-sync to the replicas (full or normal)")
     args = p.parse_args()
     os.environ.setdefault("PINNACE_LOG_LEVEL", "warning")
     print(json.dumps(asyncio.run(main_async(args))), flush=True)

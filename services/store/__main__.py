@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-port-range", default="30000-32767")
     p.add_argument("--history-window", type=int, default=DEFAULT_HISTORY_WINDOW, help="revisions of watch history")
     p.add_argument("--history-age", type=float, default=3600.0, help="seconds of watch history to keep (0 = no limit)")
+    p.add_argument(
+        "--state-sync",
+        choices=["full", "normal"],
+        default="full",
+        help="SQLite synchronous mode of state.db; normal is safe only behind the raft log (it replays lost applies)",
+    )
     p.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL, help=argparse.SUPPRESS)
     add_limit_flags(p)
     config.add_common_args(p, store=False)
@@ -39,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> None:
     log = logging.get_logger("store")
     store = MVCCStore(args.data_dir, history_window=args.history_window)
+    if args.state_sync == "normal":
+        store.set_durable(False)
     hub = WatchHub(store)
     hub.attach(asyncio.get_running_loop())
     replicator = make_replicator(args, store)
