@@ -146,6 +146,10 @@ def components(spec: ClusterSpec) -> list[Component]:
                     node_ip(i),
                     "--port",
                     str(NODE_AGENT_PORT),
+                    # cgroups are host-wide: another lab's node of the same name must not see (and
+                    # collect as orphans) this lab's pods
+                    "--cgroup-root",
+                    f"pinnace/{node}" if spec.prefix == "pinnace" else f"pinnace-{spec.prefix}/{node}",
                     *_common(spec, ident),
                 ],
                 ns,
