@@ -11,9 +11,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from pinnace.api import apps_pb2, cluster_pb2, meta_pb2, node_pb2, object_pb2, service_pb2, storage_pb2
+from pinnace.api import apps_pb2, cluster_pb2, meta_pb2, node_pb2, object_pb2, service_pb2, sla_pb2, storage_pb2
 from pinnace.common import kinds
 from pinnace.common.selectors import SelectorError, from_label_selector
+from pinnace.common.units import UnitError, parse_cost_per_hour, parse_duration, parse_percent
 from pinnace.manifest import names
 from pinnace.manifest.checks import Problems, has
 from pinnace.manifest.podvalidation import PROTOCOLS, host_path, int_or_string_port, nfs, node_selector
@@ -288,6 +289,36 @@ def _lease(p: Problems, msg: Any) -> None:
         p.at_least("spec.leaseTransitions", lease.spec.lease_transitions, 0)
 
 
+def _api_sla(p: Problems, msg: Any) -> None:
+    spec: sla_pb2.ApiSlaSpec = msg.spec
+    units: list[tuple[str, str, Callable[[str], float]]] = [
+        ("spec.percent", spec.percent, parse_percent),
+        ("spec.latency", spec.latency, parse_duration),
+        ("spec.cost", spec.cost, parse_cost_per_hour),
+        ("spec.window", spec.window, parse_duration),
+    ]
+    for path, text, parse in units:
+        if text:
+            try:
+                parse(text)
+            except UnitError as exc:
+                p.add(path, str(exc))
+    p.required("spec.latency", spec.latency, "the latency objective, e.g. 200ms")
+    if p.required("spec.selector", dict(spec.selector), "labels of the pods the agreement covers"):
+        p.labels("spec.selector", spec.selector)
+    p.enum("spec.target.kind", spec.target.kind, ("Deployment",))
+    low = spec.min_replicas if spec.HasField("min_replicas") else 1
+    if spec.HasField("min_replicas"):
+        p.at_least("spec.minReplicas", spec.min_replicas, 1)
+    if spec.HasField("max_replicas"):
+        p.at_least("spec.maxReplicas", spec.max_replicas, 1)
+        if spec.max_replicas < low:
+            p.add("spec.maxReplicas", f"must not be less than minReplicas ({low})")
+    if spec.HasField("probe_rate") and not spec.probe_rate > 0:
+        p.add("spec.probeRate", f"must be above 0 requests per second, not {spec.probe_rate:g}")
+    p.port("spec.probe.port", spec.probe.port, zero_ok=True)
+
+
 _BY_KEY: dict[str, Callable[[Problems, Any], None]] = {
     "pod": _pod,
     "replica_set": _replica_set,
@@ -301,6 +332,7 @@ _BY_KEY: dict[str, Callable[[Problems, Any], None]] = {
     "namespace": _namespace,
     "event": _event,
     "lease": _lease,
+    "api_sla": _api_sla,
 }
 
 _NAME_RULES: dict[str, _NameRule] = {
