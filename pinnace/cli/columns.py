@@ -180,6 +180,23 @@ def _event_last_seen(e: Any) -> str:
     return age(ts)
 
 
+# -- service level agreements ---------------------------------------------------------------------
+
+
+def _sla_target(s: Any) -> str:
+    return f"{s.spec.percent or '99%'}<={s.spec.latency or '?'}"
+
+
+def _sla_cost(s: Any) -> str:
+    return f"{s.status.current_cost or '?'}/{s.spec.cost or 'none'}"
+
+
+def sla_state(s: Any) -> str:
+    on = {c.type for c in s.status.conditions if c.status == "True"}
+    state = next((t for t in ("Violated", "AtRisk", "Met") if t in on), "Unknown")
+    return state + (",OverBudget" if "OverBudget" in on else "")
+
+
 COLUMNS: dict[str, list[Column]] = {
     "pod": [
         Column("NAME", _name),
@@ -270,6 +287,18 @@ COLUMNS: dict[str, list[Column]] = {
         Column("MESSAGE", lambda e: e.message),
     ],
     "lease": [Column("NAME", _name), Column("HOLDER", _lease_holder), Column("AGE", _age)],
+    "api_sla": [
+        Column("NAME", _name),
+        Column("TARGET", _sla_target),
+        Column("OBSERVED", lambda s: s.status.observed_latency or "<none>"),
+        Column("COMPLIANCE", lambda s: s.status.compliance or "<none>"),
+        Column("COST/BUDGET", _sla_cost),
+        Column("REPLICAS", lambda s: f"{s.status.current_replicas}/{s.status.desired_replicas}"),
+        Column("STATE", sla_state),
+        Column("AGE", _age),
+        Column("SAMPLES", lambda s: str(s.status.samples), wide=True),
+        Column("LAST DECISION", lambda s: s.status.last_decision.reason or "<none>", wide=True),
+    ],
 }
 
 DEFAULT = [Column("NAME", _name), Column("AGE", _age)]
