@@ -45,7 +45,7 @@ async def amain(ns: argparse.Namespace) -> None:
         interval=ns.interval,
     )
     srv = server.build_server("sla", ns.listen, cfg, ns.metrics_port, ["pinnace.v1.SlaCollector"])
-    sla_pb2_grpc.add_SlaCollectorServicer_to_server(Collector(ctl.windows, ctl.queue.add), srv)
+    sla_pb2_grpc.add_SlaCollectorServicer_to_server(Collector(ctl.windows), srv)
     await srv.start()
     await server.health_serving(srv)
     elector = LeaderElector(client, LEASE, ctl.identity)

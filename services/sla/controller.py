@@ -2,8 +2,12 @@
 percentile, price the selected pods, decide a replica count (services.sla.decide) and scale the
 workload; record status, conditions and an Event per decision.
 
-Informer + work queue: handlers only enqueue SLA keys; the worker re-reads the cache. Each SLA
-is re-evaluated every `interval` seconds while it exists.
+Informer + work queue: handlers only enqueue SLA keys (on create and on spec changes, not on the
+controller's own status writes); the worker re-reads the cache. Each SLA is re-evaluated every
+`interval` seconds while it exists.
+
+Decisions look only at the part of the window measured since the last replica change took effect
+(all pods ready), so a scale-up is judged by the new pods, not by the samples that caused it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from services.sla.decide import Decision, Observation, Settings, decide
 
 log = get_logger("sla")
 RECENT_DECISIONS = 10
+# Probes report every couple of seconds, so samples arriving just after a change may predate it.
+REPORT_LAG = 2.5
 
 
 @dataclass
@@ -39,6 +45,13 @@ class History:
     last_up: float = 0.0
     last_down: float = 0.0
     last_change: float = 0.0
+    settled: float = 0.0  # when the last change took effect (every replica ready)
+    replicas: int = -1  # the replica count last seen (a change by someone else counts too)
+
+    def fresh_since(self) -> float:
+        """Start of the part of the window that reflects the current replica count."""
+        start = max(self.last_change, self.settled)
+        return start + REPORT_LAG if start else 0.0
 
 
 def _now_ts() -> Timestamp:
@@ -76,9 +89,13 @@ class SlaController:
         self.history: dict[str, History] = {}
         self.slas.add_handler(
             on_add=lambda o: self.queue.add(_key(o)),
-            on_update=lambda _o, n: self.queue.add(_key(n)),
+            on_update=lambda o, n: self._on_update(o, n),
             on_delete=lambda o: self._forget(_key(o)),
         )
+
+    def _on_update(self, old: sla_pb2.ApiSla, new: sla_pb2.ApiSla) -> None:
+        if old.metadata.generation != new.metadata.generation or old.spec != new.spec:
+            self.queue.add(_key(new))
 
     def _forget(self, key: str) -> None:
         self.windows.drop(key)
@@ -142,27 +159,35 @@ class SlaController:
             objective = parse_duration(sla.spec.latency)
             budget = parse_cost_per_hour(sla.spec.cost) if sla.spec.cost else None
         except UnitError as exc:
-            await self._set_status(sla, None, None, f"invalid spec: {exc}")
+            await self._set_status(sla, f"invalid spec: {exc}")
             return
+        self.queue.add_after(key, self.interval)
         deploy = self._target(sla)
         now = time.time()
         window = self.windows.get(key)
-        p_ms = window.percentile_ms(fraction, now)
-        compliance = window.compliance(objective * 1000, now)
-        pods = self._selected_pods(sla)
         if deploy is None:
-            await self._set_status(sla, p_ms, compliance, "no Deployment matches the selector")
-            self.queue.add_after(key, self.interval)
+            await self._set_status(sla, "no Deployment matches the selector")
             return
+        pods = self._selected_pods(sla)
+        ready = sum(1 for p in pods if _pod_ready(p))
         cost, per_replica = self._cost(pods, deploy.spec.template.spec)
         hist = self.history.setdefault(key, History())
         replicas = deploy.spec.replicas if deploy.spec.HasField("replicas") else 1
+        if hist.replicas != replicas:  # a change, ours or anybody's
+            if hist.replicas >= 0:
+                hist.last_change = max(hist.last_change, now)
+            hist.replicas = replicas
+        if hist.last_change > hist.settled and ready >= replicas:
+            hist.settled = now
+        since = hist.fresh_since()
+        p_ms = window.percentile_ms(fraction, now, since)
+        compliance = window.compliance(objective * 1000, now, since)
         obs = Observation(
             percentile_ms=p_ms,
             objective_ms=objective * 1000,
-            samples=window.samples(now),
+            samples=window.samples(now, since),
             replicas=replicas,
-            ready_replicas=sum(1 for p in pods if _pod_ready(p)),
+            ready_replicas=ready,
             cost_per_replica=per_replica,
             budget=budget,
             min_replicas=sla.spec.min_replicas if sla.spec.HasField("min_replicas") else 1,
@@ -170,17 +195,18 @@ class SlaController:
             since_last_up=now - hist.last_up,
             since_last_down=now - hist.last_down,
             since_last_change=now - hist.last_change,
+            fraction=fraction,
         )
         d = decide(obs, self.settings)
         if d.replicas != replicas:
             await self._scale(deploy, d.replicas)
             hist.last_change = now
+            hist.replicas = d.replicas
             if d.replicas > replicas:
                 hist.last_up = now
             else:
                 hist.last_down = now
-        await self._record(sla, d, replicas, p_ms, compliance, cost, budget)
-        self.queue.add_after(key, self.interval)
+        await self._record(sla, d, replicas, p_ms, compliance, cost, budget, obs.samples)
 
     async def _scale(self, deploy: apps_pb2.Deployment, replicas: int) -> None:
         def set_replicas(d: apps_pb2.Deployment) -> None:
@@ -197,29 +223,33 @@ class SlaController:
         compliance: float | None,
         cost: float,
         budget: float | None,
+        samples: int,
     ) -> None:
         decision = sla_pb2.SlaDecision(
             time=_now_ts(), action=d.action, from_replicas=replicas, to_replicas=d.replicas, reason=d.reason
         )
-        changed = d.action != "Hold"
+        last = sla.status.last_decision
+        repeat = d.action == "OverBudget" and (last.action, last.to_replicas) == (d.action, d.replicas)
+        changed = d.action != "Hold" and not repeat
 
         def update(s: sla_pb2.ApiSla) -> None:
             st = s.status
-            st.observed_latency = (
-                format_duration(p_ms / 1000)
-                if p_ms is not None and p_ms != float("inf")
-                else ("timeout" if p_ms == float("inf") else "")
-            )
-            st.compliance = format_percent(compliance) if compliance is not None else ""
+            if p_ms is not None:
+                st.observed_latency = "errors/timeouts" if p_ms == float("inf") else format_duration(p_ms / 1000)
+            if compliance is not None:
+                st.compliance = format_percent(compliance)
             st.current_cost = format_cost(cost)
             st.current_replicas = replicas
             st.desired_replicas = d.replicas
-            st.samples = self.windows.get(_key(s)).samples(time.time())
+            st.samples = samples
             st.observed_generation = s.metadata.generation
-            conds = {"Met": d.state == "Met", "AtRisk": d.state == "AtRisk", "Violated": d.state == "Violated"}
-            conds["OverBudget"] = d.action == "OverBudget" or (budget is not None and cost > budget + 1e-9)
+            conds: dict[str, bool] = {}
+            if d.state != "Unknown":  # too few fresh samples: keep the last known state
+                conds = {"Met": d.state == "Met", "AtRisk": d.state == "AtRisk", "Violated": d.state == "Violated"}
+            over = d.action == "OverBudget" or (budget is not None and cost > budget + 1e-9)
+            conds["OverBudget"] = over
             _set_conditions(st, conds, d.reason)
-            if changed or not st.HasField("last_decision"):
+            if changed or repeat or not st.HasField("last_decision"):
                 st.last_decision.CopyFrom(decision)
             if changed:
                 st.recent_decisions.append(decision)
@@ -232,9 +262,7 @@ class SlaController:
         if changed:
             await self._event(sla, d, replicas)
 
-    async def _set_status(
-        self, sla: sla_pb2.ApiSla, p_ms: float | None, compliance: float | None, message: str
-    ) -> None:
+    async def _set_status(self, sla: sla_pb2.ApiSla, message: str) -> None:
         def update(s: sla_pb2.ApiSla) -> None:
             _set_conditions(s.status, {"Met": False}, message)
 

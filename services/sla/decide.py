@@ -8,14 +8,15 @@ import math
 from dataclasses import dataclass
 
 AT_RISK = 0.85  # observed above 85% of the objective: at risk
-COMFORTABLE = 0.5  # observed under 50% of the objective: room to scale down
+COMFORTABLE = 0.5  # observed under 50% of the objective: room to scale down...
+AFTER_DOWN = 0.7  # ...if one replica fewer is predicted to stay under 70% of it
 
 
 @dataclass(frozen=True)
 class Observation:
-    percentile_ms: float | None  # None: no samples yet
+    percentile_ms: float | None  # None: no samples yet; inf: errors or timeouts at that rank
     objective_ms: float
-    samples: int
+    samples: int  # samples behind percentile_ms (those taken since the last change settled)
     replicas: int  # current desired replicas of the workload
     ready_replicas: int
     cost_per_replica: float  # $/h of one more pod
@@ -25,6 +26,7 @@ class Observation:
     since_last_up: float  # seconds since the last scale up
     since_last_down: float
     since_last_change: float
+    fraction: float = 0.99  # the objective's share of requests (spec.percent)
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,21 @@ class Decision:
 
 @dataclass(frozen=True)
 class Settings:
-    min_samples: int = 20
+    min_samples: int = 20  # to act on a violation
     up_cooldown: float = 10.0  # after a change, wait for new pods to count in the window
     down_cooldown: float = 45.0
     max_step_factor: float = 2.0  # never more than double at once
+    max_down_samples: int = 200  # cap on the evidence a scale down waits for
+
+
+def down_samples(fraction: float, s: Settings) -> int:
+    """Samples a scale down needs: enough that the percentile is a real one (100 for p99)."""
+    tail = max(1e-6, 1.0 - fraction)
+    return max(s.min_samples, min(s.max_down_samples, math.ceil(1.0 / tail)))
+
+
+def fmt_ms(ms: float) -> str:
+    return "errors/timeouts" if math.isinf(ms) else f"{ms:.0f}ms"
 
 
 def affordable(obs: Observation) -> int:
@@ -54,39 +67,37 @@ def decide(obs: Observation, s: Settings = Settings()) -> Decision:
     cur = obs.replicas
     if cur < obs.min_replicas:
         return Decision("ScaleUp", obs.min_replicas, "Unknown", f"below minReplicas {obs.min_replicas}")
+    if cur > cap:
+        why = "the budget" if cap < obs.max_replicas else "maxReplicas"
+        return Decision("ScaleDown", cap, "Unknown", f"{cur} replicas exceed what {why} allows ({cap})")
     if obs.percentile_ms is None or obs.samples < s.min_samples:
-        return Decision("Hold", cur, "Unknown", f"{obs.samples} samples in the window; waiting for {s.min_samples}")
-    ratio = obs.percentile_ms / obs.objective_ms
+        return Decision("Hold", cur, "Unknown", f"{obs.samples} fresh samples; waiting for {s.min_samples}")
+    p, objective = obs.percentile_ms, obs.objective_ms
+    ratio = p / objective
     state = "Violated" if ratio > 1 else ("AtRisk" if ratio > AT_RISK else "Met")
+    evidence = f"p{obs.fraction * 100:g}={fmt_ms(p)} vs objective {fmt_ms(objective)} over {obs.samples} samples"
     if state != "Met":
         if obs.ready_replicas < cur or obs.since_last_change < s.up_cooldown:
-            return Decision("Hold", cur, state, "waiting for the last change to take effect")
+            return Decision("Hold", cur, state, f"{evidence}; waiting for the last change to take effect")
         if ratio > 1:
-            want = math.ceil(cur * min(ratio, s.max_step_factor))
-            want = max(want, cur + 1)
+            want = max(math.ceil(cur * min(ratio, s.max_step_factor)), cur + 1)
         else:
             want = cur + 1
         if want > cap:
             if cap <= cur:
-                why = "budget" if cap < obs.max_replicas else "maxReplicas"
-                action = "OverBudget" if why == "budget" else "Hold"
-                return Decision(action, cur, state, f"{state}: would scale to {want} but {why} allows {cap}")
+                if cap < obs.max_replicas:
+                    return Decision("OverBudget", cur, state, f"{evidence}; needs {want} but the budget allows {cap}")
+                return Decision("Hold", cur, state, f"{evidence}; needs {want} but maxReplicas is {cap}")
             want = cap
-        return Decision(
-            "ScaleUp", want, state, f"p={obs.percentile_ms:.0f}ms vs objective {obs.objective_ms:.0f}ms ({state})"
-        )
-    if cur > cap:
-        return Decision("ScaleDown", cap, state, f"cost above budget: down to {cap}")
+        return Decision("ScaleUp", want, state, f"{evidence} ({state})")
+    predicted = ratio * cur / (cur - 1) if cur > 1 else math.inf
     if (
         ratio < COMFORTABLE
+        and predicted < AFTER_DOWN
         and cur > obs.min_replicas
+        and obs.samples >= down_samples(obs.fraction, s)
         and obs.since_last_up >= s.down_cooldown
         and obs.since_last_down >= s.down_cooldown
     ):
-        return Decision(
-            "ScaleDown",
-            cur - 1,
-            state,
-            f"p={obs.percentile_ms:.0f}ms is under {COMFORTABLE:.0%} of the objective; saving one replica",
-        )
-    return Decision("Hold", cur, state, f"p={obs.percentile_ms:.0f}ms within objective {obs.objective_ms:.0f}ms")
+        return Decision("ScaleDown", cur - 1, state, f"{evidence}: comfortably met; one replica fewer saves cost")
+    return Decision("Hold", cur, state, f"{evidence}: within objective")

@@ -66,38 +66,42 @@ class Window:
         while self.slots and self.slots[0].second <= now - self.seconds:
             self.slots.popleft()
 
-    def totals(self, now: float) -> tuple[npt.NDArray[np.int64], int]:
+    def totals(self, now: float, since: float = 0.0) -> tuple[npt.NDArray[np.int64], int]:
+        """Summed counts and errors of the slots in the window that started at or after `since`."""
         self.trim(now)
         total = empty_counts()
         errors = 0
+        first = int(since) + (1 if since > int(since) else 0)
         for s in self.slots:
-            total += s.counts
-            errors += s.errors
+            if s.second >= first:
+                total += s.counts
+                errors += s.errors
         return total, errors
 
-    def samples(self, now: float) -> int:
-        counts, errors = self.totals(now)
+    def samples(self, now: float, since: float = 0.0) -> int:
+        counts, errors = self.totals(now, since)
         return int(counts.sum()) + errors
 
-    def percentile_ms(self, fraction: float, now: float) -> float | None:
+    def percentile_ms(self, fraction: float, now: float, since: float = 0.0) -> float | None:
         """Latency at the given fraction (0.99 = p99), errors counted as slowest; None if empty.
 
         The answer is the upper bound of the bucket holding that rank (a conservative estimate).
+        Only slots from `since` on count (the part of the window after the last change).
         """
-        counts, errors = self.totals(now)
+        counts, errors = self.totals(now, since)
         n = int(counts.sum()) + errors
         if n == 0:
             return None
-        rank = max(1, int(np.ceil(fraction * n)))
+        rank = max(1, int(np.ceil(fraction * n - 1e-9)))
         cum = np.cumsum(counts)
         idx = int(np.searchsorted(cum, rank, side="left"))
         if idx >= len(BOUNDS_MS):
             return float("inf")
         return BOUNDS_MS[idx]
 
-    def compliance(self, objective_ms: float, now: float) -> float | None:
+    def compliance(self, objective_ms: float, now: float, since: float = 0.0) -> float | None:
         """Share of samples at or under the objective (errors fail); None if empty."""
-        counts, errors = self.totals(now)
+        counts, errors = self.totals(now, since)
         n = int(counts.sum()) + errors
         if n == 0:
             return None

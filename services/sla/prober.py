@@ -10,6 +10,7 @@ SLA controller (found through its Lease).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import signal
 import sys
@@ -73,6 +74,9 @@ class Prober:
         self.window_start = time.time()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.inflight: set[asyncio.Future[None]] = set()
+        self.error_kinds: collections.Counter[str] = collections.Counter()
+        self._channel: grpc.aio.Channel | None = None
+        self._channel_addr = ""
 
     def _service_for(self, sla: sla_pb2.ApiSla) -> service_pb2.Service | None:
         ns = sla.metadata.namespace
@@ -89,7 +93,9 @@ class Prober:
         return sum(
             1
             for p in self.pods.list(namespace=sla.metadata.namespace)
-            if sel.matches(p.metadata.labels) and p.status.phase == "Running"
+            if sel.matches(p.metadata.labels)
+            and p.status.phase == "Running"
+            and not p.metadata.HasField("deletion_timestamp")
         )
 
     async def _probe_loop(self, key: str) -> None:
@@ -118,8 +124,9 @@ class Prober:
                 took = await tcp_probe(host, port)
             else:
                 took = await http_probe(host, port, probe.path or "/")
-        except (OSError, TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        except (OSError, TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
             self.errors[key] = self.errors.get(key, 0) + 1
+            self.error_kinds[type(exc).__name__] += 1
             return
         counts = self.counts.setdefault(key, empty_counts())
         counts[bucket_of(took * 1000)] += 1
@@ -143,26 +150,36 @@ class Prober:
         addr = await self._collector_address()
         counts, errs, start = self.counts, self.errors, self.window_start
         self.counts, self.errors, self.window_start = {}, {}, time.time()
+        if self.error_kinds:
+            log.info("probe errors", errors=dict(self.error_kinds))
+            self.error_kinds.clear()
         if addr is None:
             return
-        async with tls.secure_aio_channel(addr, self.cfg) as ch:
-            stub = sla_pb2_grpc.SlaCollectorStub(ch)
-            for key in set(counts) | set(errs):
-                ns, name = key.split("/", 1)
-                rep = sla_pb2.SlaReport(
-                    node=self.node,
-                    namespace=ns,
-                    sla=name,
-                    bucket_bounds_ms=list(BOUNDS_MS),
-                    bucket_counts=[int(x) for x in counts.get(key, empty_counts())],
-                    errors=errs.get(key, 0),
-                )
-                rep.window_start.FromSeconds(int(start))
-                rep.window_end.GetCurrentTime()
-                try:
-                    await stub.Report(rep, timeout=3)
-                except grpc.aio.AioRpcError as exc:
-                    log.warning("report failed", sla=key, code=exc.code().name)
+        stub = sla_pb2_grpc.SlaCollectorStub(await self._channel_to(addr))
+        for key in set(counts) | set(errs):
+            ns, name = key.split("/", 1)
+            rep = sla_pb2.SlaReport(
+                node=self.node,
+                namespace=ns,
+                sla=name,
+                bucket_bounds_ms=list(BOUNDS_MS),
+                bucket_counts=[int(x) for x in counts.get(key, empty_counts())],
+                errors=errs.get(key, 0),
+            )
+            rep.window_start.FromSeconds(int(start))
+            rep.window_end.GetCurrentTime()
+            try:
+                await stub.Report(rep, timeout=3)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("report failed", sla=key, code=exc.code().name)
+
+    async def _channel_to(self, addr: str) -> grpc.aio.Channel:
+        """One channel to the active controller, replaced when the leader moves."""
+        if self._channel is None or self._channel_addr != addr:
+            if self._channel is not None:
+                await self._channel.close()
+            self._channel, self._channel_addr = tls.secure_aio_channel(addr, self.cfg), addr
+        return self._channel
 
     async def run(self, stop: asyncio.Event) -> None:
         for inf in (self.slas, self.services, self.pods):
@@ -181,6 +198,8 @@ class Prober:
             t.cancel()
         for inf in (self.slas, self.services, self.pods):
             await inf.stop()
+        if self._channel is not None:
+            await self._channel.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import pytest
 
 from pinnace.api import node_pb2, pod_pb2
 from services.sla.cost import PRICE_CPU, Prices, node_prices, pod_cost
-from services.sla.decide import Observation, Settings, decide
+from services.sla.decide import Observation, Settings, decide, down_samples
 from services.sla.histogram import Window
 
 
@@ -99,3 +99,49 @@ def test_no_flapping_on_noise_around_the_objective() -> None:
             replicas = d.replicas
     assert all(a == "ScaleUp" for _, a in changes)
     assert replicas <= 10
+
+
+def test_window_since_counts_only_slots_after_a_change() -> None:
+    w = Window(30)
+    for _ in range(50):
+        w.observe(900, now=100.2)  # before the change
+    for _ in range(50):
+        w.observe(20, now=105.5)
+    assert w.percentile_ms(0.99, now=106) == 900
+    assert w.percentile_ms(0.99, now=106, since=104.5) == 20
+    assert w.samples(106, since=104.5) == 50
+    assert w.compliance(200, now=106, since=100.0) == pytest.approx(0.5)
+
+
+def test_p99_of_a_hundred_samples_is_the_99th_not_the_max() -> None:
+    w = Window(10)
+    for i in range(100):
+        w.observe(400 if i == 0 else 10, now=1.0)
+    assert w.percentile_ms(0.99, now=1.0) == 10
+
+
+def test_scale_down_only_when_one_fewer_is_predicted_to_stay_comfortable() -> None:
+    assert decide(_obs(90, replicas=2)).action == "Hold"  # 0.45 now, 0.9 with one replica
+    d = decide(_obs(60, replicas=2))
+    assert (d.action, d.replicas) == ("ScaleDown", 1)
+
+
+def test_scale_down_waits_for_a_real_percentile() -> None:
+    assert decide(_obs(50, samples=60)).action == "Hold"  # p99 of 60 samples is really a p98
+    assert decide(_obs(50, samples=60, fraction=0.95)).action == "ScaleDown"
+    assert down_samples(0.999, Settings()) == Settings().max_down_samples
+
+
+def test_above_budget_scales_down_to_what_it_allows() -> None:
+    d = decide(_obs(400, replicas=5, budget=0.25))
+    assert (d.action, d.replicas) == ("ScaleDown", 2)
+
+
+def test_errors_are_a_violation_with_a_readable_reason() -> None:
+    d = decide(_obs(float("inf"), replicas=2))
+    assert (d.action, d.replicas, d.state) == ("ScaleUp", 4, "Violated")
+    assert "errors/timeouts" in d.reason
+
+
+def test_scale_up_waits_for_fresh_samples() -> None:
+    assert decide(_obs(400, samples=5)).action == "Hold"
