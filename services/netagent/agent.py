@@ -21,7 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pinnace.api import node_pb2, service_pb2
 from pinnace.client import AsyncClient, Informer, errors
 from pinnace.common.logging import get_logger
-from services.netagent import links
+from services.netagent import links, metrics
 from services.netagent.dns import ClusterDNS, DNSServer
 from services.netagent.ipam import IPAM
 from services.netagent.overlay import Backend, desired_peers, make_backend, node_ip
@@ -209,6 +209,7 @@ class NetAgent:
             peers = self.expected_peers()
             try:
                 await asyncio.to_thread(self.backend.sync, peers)
+                metrics.OVERLAY_PEERS.set(len(peers))
                 log.debug("overlay synced", peers=[p.name for p in peers])
             except Exception as e:
                 log.warning("overlay sync failed", error=str(e))
@@ -238,6 +239,8 @@ class NetAgent:
         while True:
             try:
                 await self.collect_orphans()
+                if self.ipam is not None:
+                    metrics.PODS.set(len(self.ipam.allocations()))
             except Exception as e:
                 log.warning("orphan collection failed", error=str(e))
             await asyncio.sleep(period)

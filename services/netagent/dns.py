@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dnslib import QTYPE, RCODE, RR, SRV, A, DNSRecord
 
 from pinnace.api import service_pb2
+from services.netagent.metrics import DNS_QUERIES
 
 ServiceLookup = Callable[[str, str], "service_pb2.Service | None"]
 EndpointsLookup = Callable[[str, str], "service_pb2.Endpoints | None"]
@@ -149,6 +150,7 @@ def _udp_loop(sock: socket.socket, dns: ClusterDNS) -> None:
         except OSError:
             return  # closed
         out = dns.handle(data)
+        DNS_QUERIES.inc()
         if out is not None:
             with contextlib.suppress(OSError):
                 sock.sendto(out, addr)

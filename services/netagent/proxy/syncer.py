@@ -16,6 +16,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from services.netagent import metrics
 from services.netagent.proxy import rules
 from services.netagent.proxy.iptables import Iptables
 from services.netagent.proxy.model import ServicePort
@@ -197,8 +198,10 @@ class ProxySyncer:
                 self._dirty.update(dirty)
                 self._need_full = True
                 self.stats.errors += 1
+                metrics.PROXY_SYNC_ERRORS.inc()
                 self.stats.last_error = str(e)
                 raise
+            metrics.PROXY_SYNC_SECONDS.labels("full" if full else "partial").observe(stats.seconds)
             self._last_sync = time.monotonic()
             if full:
                 self._need_full = False
