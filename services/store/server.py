@@ -295,6 +295,11 @@ class StoreService:
             key, kv, old = self._current(info, ns, m.name)
             if want_rv and int(want_rv) != kv.mod_revision:
                 raise conflict(_what(info, m.name))
+            if m.uid and m.uid != kinds.meta(old).uid:
+                raise StoreError(
+                    grpc.StatusCode.ABORTED,
+                    f"Precondition failed: UID in precondition: {m.uid}, UID in object meta: {kinds.meta(old).uid}",
+                )
             if status:
                 new = strategy.prepare_update_status(old, obj)
             else:

@@ -106,6 +106,12 @@ def test_update_cas_and_generation(stub: store_pb2_grpc.StoreStub) -> None:
     upd.pod.metadata.labels["x"] = "y"
     new2 = stub.Update(store_pb2.UpdateRequest(object=upd))
     assert new2.pod.metadata.labels["x"] == "y" and new2.pod.metadata.generation == 2
+    # an update for an object of the same name but another uid (deleted and recreated) is refused
+    stale_uid = object_pb2.Object()
+    stale_uid.CopyFrom(upd)
+    stale_uid.pod.metadata.uid = "00000000-0000-0000-0000-000000000000"
+    code, msg = code_of(stub.Update, store_pb2.UpdateRequest(object=stale_uid))
+    assert code == grpc.StatusCode.ABORTED and "UID" in msg
     # immutable pod field
     upd.pod.spec.restart_policy = "Never"
     code, msg = code_of(stub.Update, store_pb2.UpdateRequest(object=upd))
