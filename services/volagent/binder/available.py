@@ -49,3 +49,46 @@ class AvailableIndex:
         lst = self._by_class.get(cls, [])
         for i in range(bisect.bisect_left(lst, (min_bytes, "")), len(lst)):
             yield lst[i][1]  # callers do not await while iterating, so lst does not change
+
+
+class SizeIndex:
+    """Names grouped by a class and sorted by a size: pending claims by storage class and request."""
+
+    def __init__(self) -> None:
+        self._by_class: dict[str, list[tuple[int, str]]] = {}
+        self._where: dict[str, tuple[str, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+    def put(self, name: str, cls: str, size: int) -> None:
+        if self._where.get(name) == (cls, size):
+            return
+        self.remove(name)
+        bisect.insort(self._by_class.setdefault(cls, []), (size, name))
+        self._where[name] = (cls, size)
+
+    def remove(self, name: str) -> None:
+        old = self._where.pop(name, None)
+        if old is None:
+            return
+        lst = self._by_class[old[0]]
+        i = bisect.bisect_left(lst, (old[1], name))
+        if i < len(lst) and lst[i] == (old[1], name):
+            del lst[i]
+
+    def largest_up_to(
+        self, cls: str, max_size: int, limit: int, skip: set[str] | frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Up to `limit` names of class cls with size <= max_size, largest first, leaving out `skip`."""
+        lst = self._by_class.get(cls, [])
+        out: list[str] = []
+        i = bisect.bisect_right(lst, (max_size, "\U0010ffff")) - 1
+        while i >= 0 and len(out) < limit:
+            if lst[i][1] not in skip:
+                out.append(lst[i][1])
+            i -= 1
+        return out

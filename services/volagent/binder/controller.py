@@ -27,7 +27,7 @@ from pinnace.common.logging import get_logger
 from services.volagent import metrics
 from services.volagent.binder import matching as mt
 from services.volagent.binder import provision, release
-from services.volagent.binder.available import AvailableIndex
+from services.volagent.binder.available import AvailableIndex, SizeIndex
 from services.volagent.binder.events import EventRecorder
 
 log = get_logger("volagent.binder")
@@ -36,6 +36,7 @@ M = TypeVar("M", bound=Message)
 PV = storage_pb2.PersistentVolume
 PVC = storage_pb2.PersistentVolumeClaim
 UNSET_CLASS = "\x00unset"
+WAKE_CLAIMS_PER_VOLUME = 2  # pending claims looked at when a volume becomes available
 CONFLICT_RETRY = 0.05  # seconds before a key that lost a compare-and-swap is looked at again
 # Test hook: exit right after the PV side of a binding is written (binder crash test).
 CRASH_ENV = "PINNACE_BINDER_CRASH_AFTER_PV_BIND"
@@ -69,7 +70,7 @@ class Binder:
         reclaim_roots: list[str] | None = None,
         workers: int = 32,
         recorder: EventRecorder | None = None,
-        resync_period: float = 60.0,
+        resync_period: float = 30.0,
         node_name: str = "",
     ) -> None:
         self.client = client
@@ -89,6 +90,8 @@ class Binder:
         self._pending_notice: set[str] = set()
         self._reserved: set[str] = set()  # PVs a worker is binding right now
         self.available = AvailableIndex()
+        self._woken: set[str] = set()  # claims queued because a volume became available
+        self.pending = SizeIndex()  # unbound claims by raw storage class and requested bytes
         self._running = False
         self.conflicts = 0
         self.binds = 0
@@ -100,7 +103,6 @@ class Binder:
         self.pvs.add_index("claimRef", lambda pv: [mt.claim_key(pv.spec.claim_ref.namespace, pv.spec.claim_ref.name)]
                            if pv.spec.claim_ref.name else [])  # fmt: skip
         self.pvs.add_index("class", lambda pv: [pv.spec.storage_class_name])
-        self.pvcs.add_index("pendingClass", lambda c: [_raw_class(c)] if c.status.phase != "Bound" else [])
         self.pvcs.add_index("volumeName", lambda c: [c.spec.volume_name] if c.spec.volume_name else [])
         self.pods.add_index("claims", self._pod_claims)
         self.pods.add_index("usedClaims", self._all_pod_claims)
@@ -119,10 +121,12 @@ class Binder:
                 self.queue.add(f"pvc/{pv.spec.claim_ref.namespace}/{pv.spec.claim_ref.name}")
 
         def pvc_event(c: PVC) -> None:
-            self._pvc(c.metadata.namespace, c.metadata.name)  # drops our written copy once the cache caught up
+            newest = self._pvc(c.metadata.namespace, c.metadata.name)  # drops our copy once the cache caught up
+            self._track_claim(newest or c)
             self.queue.add(f"pvc/{c.metadata.namespace}/{c.metadata.name}")
 
         def pvc_deleted(c: PVC) -> None:
+            self.pending.remove(mt.claim_key(c.metadata.namespace, c.metadata.name))
             self._written.pop(f"pvc/{c.metadata.namespace}/{c.metadata.name}", None)
             for pv in self.pvs.by_index("claimRef", mt.claim_key(c.metadata.namespace, c.metadata.name)):
                 self.queue.add("pv/" + pv.metadata.name)
@@ -163,10 +167,14 @@ class Binder:
         keys = [cls]
         if cls == mt.default_class(self.classes.list()):
             keys.append(UNSET_CLASS)
+        # Only claims this volume can serve, largest request first, and only a few that are not
+        # already woken and waiting: waking every pending claim for every new volume is quadratic.
+        # (The periodic resync looks at every claim anyway.)
+        cap = mt.capacity_bytes(pv)
         for k in keys:
-            for c in self.pvcs.by_index("pendingClass", k):
-                if not c.spec.volume_name:
-                    self.queue.add(f"pvc/{c.metadata.namespace}/{c.metadata.name}")
+            for key in self.pending.largest_up_to(k, cap, WAKE_CLAIMS_PER_VOLUME, self._woken):
+                self._woken.add(key)
+                self.queue.add("pvc/" + key)
 
     async def run(self) -> None:
         """Start the informers, then reconcile until cancelled."""
@@ -213,6 +221,15 @@ class Binder:
         self._written[key] = obj
         if isinstance(obj, PV):
             self.available.track(obj)
+        elif isinstance(obj, PVC):
+            self._track_claim(obj)
+
+    def _track_claim(self, c: PVC) -> None:
+        key = mt.claim_key(c.metadata.namespace, c.metadata.name)
+        if c.spec.volume_name or c.status.phase == "Bound" or c.metadata.HasField("deletion_timestamp"):
+            self.pending.remove(key)
+        else:
+            self.pending.put(key, _raw_class(c), mt.requested_bytes(c))
 
     async def write(self, obj: M, status: bool = False) -> M:
         new = await (self.client.update_status(obj) if status else self.client.update(obj))
@@ -224,6 +241,7 @@ class Binder:
     async def reconcile(self, key: str) -> float | None:
         """One key; a lost compare-and-swap is not a failure: look again shortly, from fresh state."""
         kind, _, rest = key.partition("/")
+        self._woken.discard(rest)
         try:
             if kind == "pvc":
                 ns, _, name = rest.partition("/")

@@ -93,3 +93,7 @@ async def test_claim_in_use_is_kept_until_its_pods_finish(store_endpoint: str, t
         await bc.wait_for(lambda: bc._pv_is(c, "busy", "<gone>"), what="volume deleted after the pod finished")
         assert not data.exists()
     await c.close()
+
+
+async def test_claims_before_volumes(store_endpoint: str, tmp_path: Path) -> None:
+    await bc.case_claims_before_volumes(store_endpoint, tmp_path)

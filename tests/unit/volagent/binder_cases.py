@@ -407,3 +407,23 @@ async def case_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> 
         await asyncio.gather(rtask, return_exceptions=True)
         await rc.close()
         await c.close()
+
+
+async def case_claims_before_volumes(store_endpoint: str, tmp_path: Path, n: int = 300) -> None:
+    """Pending claims first, volumes afterwards: each new volume wakes claims it can serve."""
+    c = AsyncClient([store_endpoint])
+    async with running_binder(store_endpoint, tmp_path) as binder:
+        await asyncio.gather(*(c.create(make_pvc(f"early-{i:03d}", "1Gi")) for i in range(n)))
+
+        async def all_pending() -> bool:
+            return len(binder.pending) == n
+
+        await wait_for(all_pending, what="claims seen as pending")
+        await asyncio.gather(*(c.create(make_pv(f"late-{i:03d}", "1Gi", str(tmp_path / f"l{i}"))) for i in range(n)))
+
+        async def all_bound() -> bool:
+            return binder.binds >= n
+
+        await wait_for(all_bound, timeout=60, what=f"{n} early claims bound")  # well before the 30 s resync
+    assert await check_consistent(c) == (n, 0)
+    await c.close()

@@ -53,3 +53,7 @@ async def test_rebind_released_retain(store_endpoint: str, tmp_path: Path) -> No
 
 async def test_reclaim_on_the_data_node(store_endpoint: str, tmp_path: Path) -> None:
     await bc.case_reclaim_on_the_data_node(store_endpoint, tmp_path)
+
+
+async def test_claims_before_volumes(store_endpoint: str, tmp_path: Path) -> None:
+    await bc.case_claims_before_volumes(store_endpoint, tmp_path)
