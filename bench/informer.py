@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -28,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pinnace.api import pod_pb2
-from pinnace.client import AsyncClient, Informer, WorkQueue
+from pinnace.api import cluster_pb2, pod_pb2
+from pinnace.client import AsyncClient, Informer, WorkQueue, errors
 
 
 def make_pod(i: int) -> pod_pb2.Pod:
@@ -133,17 +134,28 @@ async def real_store(endpoint: str, n: int, events: int, page_size: int) -> dict
     existing = (await admin.list(pod_pb2.Pod, limit=1)).remaining_item_count
     sem = asyncio.Semaphore(64)
 
+    failures: list[str] = []
+
     async def create(i: int) -> None:
         async with sem:
             p = make_pod(i)
             p.status.Clear()
             try:
                 await admin.create(p)
-            except Exception:
+            except errors.AlreadyExists:
                 pass
+            except errors.PinnaceError as exc:
+                failures.append(str(exc))
 
+    for k in range(50):
+        ns = cluster_pb2.Namespace()
+        ns.metadata.name = f"ns-{k}"
+        with contextlib.suppress(errors.AlreadyExists):
+            await admin.create(ns)
     if existing < n:
         await asyncio.gather(*(create(i) for i in range(n)))
+    if failures:
+        raise SystemExit(f"{len(failures)} creates failed, e.g.: {failures[0]}")
     background: list[asyncio.Future[Any]] = []
 
     async def trigger() -> None:
@@ -157,10 +169,15 @@ async def real_store(endpoint: str, n: int, events: int, page_size: int) -> dict
                     lambda o: o.metadata.annotations.update(g=str(j)),
                 )
 
-        background.append(asyncio.ensure_future(asyncio.gather(*(bump(j) for j in range(events)))))
+        background.append(
+            asyncio.ensure_future(asyncio.gather(*(bump(j) for j in range(events)), return_exceptions=True))
+        )
 
     try:
-        return await measure(endpoint, n, events, trigger, page_size)
+        result = await measure(endpoint, n, events, trigger, page_size)
+        await asyncio.gather(*background, return_exceptions=True)
+        result["note"] = "events are written through the store here, so events_per_s is bounded by its write rate"
+        return result
     finally:
         await admin.close()
 
