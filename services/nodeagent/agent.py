@@ -137,6 +137,7 @@ class NodeAgent:
             self.cfg.labels,
             self.cfg.lease_interval,
             self.cfg.status_interval,
+            health=self.runtime.health,
         )
         self.registrar.start()
         self.informer.add_handler(on_add=self._on_add, on_update=self._on_update, on_delete=self._on_delete)

@@ -136,13 +136,18 @@ def pressure(data_dir: str) -> dict[str, tuple[bool, str]]:
     }
 
 
-def set_conditions(status: node_pb2.NodeStatus, data_dir: str, now: float) -> None:
+def set_conditions(status: node_pb2.NodeStatus, data_dir: str, now: float, runtime_error: str = "") -> None:
     """Ready plus the pressure conditions, keeping transition times while statuses hold."""
     old = {c.type: c for c in status.conditions}
     new: list[meta_pb2.Condition] = []
     p = pressure(data_dir)
+    ready = (
+        ("Ready", "False", "ContainerRuntimeUnhealthy", runtime_error)
+        if runtime_error
+        else ("Ready", "True", "KubeletReady", "node agent is posting ready status")
+    )
     specs = [
-        ("Ready", "True", "KubeletReady", "node agent is posting ready status"),
+        ready,
         *(
             (
                 t,
@@ -183,6 +188,7 @@ class NodeRegistrar:
         labels: dict[str, str] | None = None,
         lease_interval: float = 10.0,
         status_interval: float = 10.0,
+        health: Any = None,
     ) -> None:
         self.client = client
         self.name = name
@@ -194,6 +200,7 @@ class NodeRegistrar:
         self.labels = labels or {}
         self.lease_interval = lease_interval
         self.status_interval = status_interval
+        self.health = health  # async () -> "" when the runtime is healthy, else the problem
         self.registered = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -218,9 +225,16 @@ class NodeRegistrar:
     async def update_status(self) -> None:
         c = self.client
 
+        problem = ""
+        if self.health is not None:
+            try:
+                problem = await asyncio.wait_for(self.health(), 5)
+            except Exception as e:
+                problem = f"runtime health check failed: {type(e).__name__}: {e}"
+
         def fn(n: node_pb2.Node) -> None:
             fill_status(n.status, self.name, self.address, self.port, self.max_pods, self.runtime_version)
-            set_conditions(n.status, self.data_dir, time.time())
+            set_conditions(n.status, self.data_dir, time.time(), problem)
 
         await c.mutate_status(node_pb2.Node, self.name, None, fn)
 

@@ -129,6 +129,10 @@ class Runtime(abc.ABC):
     def version(self) -> str:
         return self.name
 
+    async def health(self) -> str:
+        """ "" when the runtime can run containers, else what is wrong (the node turns NotReady)."""
+        return ""
+
     @abc.abstractmethod
     async def create_sandbox(self, pod_uid: str, pod_name: str, namespace: str, host_network: bool = False) -> Sandbox:
         """The pod's network namespace owner; host_network=True shares the node's namespace."""

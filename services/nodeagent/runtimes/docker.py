@@ -114,6 +114,13 @@ class DockerRuntime(Runtime):
     def version(self) -> str:
         return self._version
 
+    async def health(self) -> str:
+        try:
+            await asyncio.to_thread(self.client.ping)
+            return ""
+        except Exception as e:
+            return f"dockerd does not answer: {e}"
+
     def _labels(self, pod_uid: str, role: str, **extra: str) -> dict[str, str]:
         return {"pinnace.node": self.node, "pinnace.pod-uid": pod_uid, "pinnace.role": role, **extra}
 

@@ -108,6 +108,13 @@ class HostRuntime(Runtime):
         with open(pidfile, "w") as f:
             f.write(str(self._server.pid))
 
+    async def health(self) -> str:
+        if self._server is None or self._server.poll() is not None:
+            self._server = None  # (re)start the shim server; meanwhile shims start as fresh interpreters
+            with contextlib.suppress(Exception):
+                await self.start()
+        return ""
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.terminate()

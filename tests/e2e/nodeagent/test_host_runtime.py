@@ -272,8 +272,9 @@ async def test_agent_restart_adopts_and_collects_orphans(
     agent.start()
     await asyncio.sleep(2.0)
     orphan_ns = netns_of(orphan)
+    orphan_dir = agent.data_dir / "pods" / orphan.metadata.uid
     for _ in range(100):
-        if not os.path.exists(f"/run/netns/{orphan_ns}"):
+        if not os.path.exists(f"/run/netns/{orphan_ns}") and not orphan_dir.exists():
             break
         await asyncio.sleep(0.1)
     assert not os.path.exists(f"/run/netns/{orphan_ns}"), agent.tail()
