@@ -413,7 +413,11 @@ class StoreService:
 
     # ------------------------------------------------------------------ watch
 
-    async def watch(self, req: store_pb2.WatchRequest, context: Any = None) -> AsyncIterator[bytes]:
+    def open_watch(self, req: store_pb2.WatchRequest) -> AsyncIterator[bytes]:
+        """Validate a WatchRequest and return its stream of serialized WatchEvents.
+
+        The stream raises Compacted / WatchClosed; `watch_error` maps them to gRPC errors.
+        """
         info = _kind_info(req.kind) if req.kind else None
         if info is None:
             start, end, plural = "/registry/", "/registry0", ""
@@ -429,18 +433,26 @@ class StoreService:
             match = make_matcher(info, req.label_selector, req.field_selector)
         if req.from_revision > 0 and req.from_revision < self.store.compact_revision():
             raise _compacted(req.from_revision, self.store.compact_revision())
-        select = None
-        if match is not None:
-            select = _selector_events(match)
+        select = _selector_events(match) if match is not None else None
+        return self.hub.stream(plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval)
+
+    @staticmethod
+    def watch_error(req: store_pb2.WatchRequest, e: Exception) -> StoreError:
+        if isinstance(e, Compacted):
+            return _compacted(req.from_revision, e.compact_revision)
+        if isinstance(e, WatchClosed):
+            return StoreError(grpc.StatusCode.UNAVAILABLE, str(e))
+        if isinstance(e, StoreError):
+            return e
+        return StoreError(grpc.StatusCode.UNAVAILABLE, str(e) or "no leader; retry")
+
+    async def watch(self, req: store_pb2.WatchRequest, context: Any = None) -> AsyncIterator[bytes]:
+        """The stream as an async generator of bytes (for in-process callers)."""
         try:
-            async for data in self.hub.stream(
-                plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval
-            ):
+            async for data in self.open_watch(req):
                 yield data
-        except Compacted as e:
-            raise _compacted(req.from_revision, e.compact_revision) from None
-        except WatchClosed as e:
-            raise StoreError(grpc.StatusCode.UNAVAILABLE, str(e)) from None
+        except (Compacted, WatchClosed) as e:
+            raise self.watch_error(req, e) from None
 
     # ------------------------------------------------------------------ status / compact
 
@@ -552,17 +564,19 @@ def _unary(
     return handler
 
 
-def _stream(
-    fn: Callable[[Any, Any], AsyncIterator[bytes]], limits: Limits
-) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
-    async def handler(req: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+def _watch_handler(svc: StoreService) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:
+    """Watch as a writer coroutine: one generator layer between the hub and gRPC."""
+
+    async def handler(req: store_pb2.WatchRequest, context: grpc.aio.ServicerContext) -> None:
         try:
-            limits.admit(context, req)
-            with limits.watcher(context):
-                async for item in fn(req, context):
-                    yield item
-        except (StoreError, Unavailable) as e:
-            await _abort(context, e)
+            svc.limits.admit(context, req)
+            with svc.limits.watcher(context):
+                write = context.write
+                async for data in svc.open_watch(req):
+                    await write(data)
+        except (StoreError, Unavailable, Compacted, WatchClosed) as e:
+            err = svc.watch_error(req, e)
+            await context.abort(err.code, err.message)
 
     return handler
 
@@ -585,7 +599,7 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
         "Status": unary(svc.status, store_pb2.StatusRequest),
         "Compact": unary(svc.compact, store_pb2.CompactRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(
-            _stream(svc.watch, svc.limits),
+            _watch_handler(svc),
             request_deserializer=store_pb2.WatchRequest.FromString,
             response_serializer=_serialize,
         ),
