@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from pinnace.common import tls
+from pinnace.common.tls import TLSConfig
 from services.store.raft.replicator import RaftReplicator, parse_peers
 from services.store.replication import Replicator, StateMachine
 
 
 def make_replicator(args: argparse.Namespace, state_machine: StateMachine) -> Replicator:
-    """RaftReplicator from --id, --peers "1=host:port,...", --peer-listen and --data-dir."""
+    """RaftReplicator from --id, --peers "1=host:port,...", --peer-listen, --data-dir (and --tls-dir)."""
     node_id = int(getattr(args, "id", 1) or 1)
     peers = parse_peers(getattr(args, "peers", "") or "")
     if len(peers) <= 1:
@@ -25,4 +27,11 @@ def make_replicator(args: argparse.Namespace, state_machine: StateMachine) -> Re
         data_dir=args.data_dir,
         peers=peers,
         peer_listen=getattr(args, "peer_listen", "") or "",
+        tls=_peer_tls(args),
     )
+
+
+def _peer_tls(args: argparse.Namespace) -> TLSConfig | None:
+    """With --tls-dir, raft peers use mutual TLS with the replica's own certificate."""
+    tls_dir = getattr(args, "tls_dir", "") or ""
+    return tls.load(tls_dir, getattr(args, "tls_name", "") or "store") if tls_dir else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from pinnace.common.tls import TLSConfig
 from services.store.raft.core import Config, InitialState, Raft
 from services.store.raft.storage import RaftStorage
 from services.store.raft.transport import PeerTransport, snapshot_path
@@ -82,6 +83,7 @@ class RaftNode:
         state_machine: StateMachine,
         opts: NodeOptions | None = None,
         on_fatal: Callable[[str], None] = _fatal,
+        tls: TLSConfig | None = None,
     ) -> None:
         self.id = node_id
         self.voters = tuple(sorted(peers)) if peers else (node_id,)
@@ -92,7 +94,7 @@ class RaftNode:
         os.makedirs(self.snap_dir, exist_ok=True)
         self.on_fatal = on_fatal
         self.transport: PeerTransport | None = (
-            PeerTransport(node_id, peers, self.snap_dir) if len(self.voters) > 1 else None
+            PeerTransport(node_id, peers, self.snap_dir, tls) if len(self.voters) > 1 else None
         )
         self.core: Raft | None = None
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-io")

@@ -16,6 +16,7 @@ import grpc
 import structlog
 
 from pinnace.api import raft_pb2, raft_pb2_grpc
+from pinnace.common.tls import TLSConfig, server_credentials
 from services.store.raft.node import NodeOptions, ProposalLost, RaftNode
 from services.store.raft.transport import GRPC_OPTIONS, ForwardRejected, RaftPeerServicer
 from services.store.raft.types import NotLeader
@@ -44,6 +45,15 @@ def parse_peers(spec: str) -> dict[int, str]:
     return out
 
 
+def tls_identity(cfg: TLSConfig) -> str:
+    """The CN of our own certificate: peers must present the same identity (e.g. "store")."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cert = x509.load_pem_x509_certificate(cfg.cert)
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
 class RaftReplicator:
     """Replicates a StateMachine over raft among `peers` (empty: a single replica)."""
 
@@ -57,13 +67,15 @@ class RaftReplicator:
         opts: NodeOptions | None = None,
         leader_timeout: float = 3.0,
         propose_timeout: float = 10.0,
+        tls: TLSConfig | None = None,
     ) -> None:
         self.id = node_id
         self.peers = dict(peers or {})
         if self.peers and node_id not in self.peers:
             raise ValueError(f"--id {node_id} is not in --peers {sorted(self.peers)}")
         self.peer_listen = peer_listen or self.peers.get(node_id, "")
-        self.node = RaftNode(node_id, self.peers, data_dir, state_machine, opts)
+        self.tls = tls
+        self.node = RaftNode(node_id, self.peers, data_dir, state_machine, opts, tls=tls)
         self.leader_timeout = leader_timeout
         self.propose_timeout = propose_timeout
         self._server: grpc.aio.Server | None = None
@@ -77,9 +89,20 @@ class RaftReplicator:
         await self.node.start()
         if self.node.transport is not None:
             self._server = grpc.aio.server(options=GRPC_OPTIONS)
-            servicer = RaftPeerServicer(self.node.snap_dir, self.node.deliver, self._forwarded, self._forwarded_batch)
+            servicer = RaftPeerServicer(
+                self.node.snap_dir,
+                self.node.deliver,
+                self._forwarded,
+                self._forwarded_batch,
+                peer_identity=tls_identity(self.tls) if self.tls is not None else None,
+            )
             raft_pb2_grpc.add_RaftPeerServicer_to_server(servicer, self._server)
-            self._server.add_insecure_port(self.peer_listen)
+            if self.tls is None:
+                port = self._server.add_insecure_port(self.peer_listen)
+            else:
+                port = self._server.add_secure_port(self.peer_listen, server_credentials(self.tls))
+            if port == 0:
+                raise OSError(f"cannot listen on {self.peer_listen} for raft peers")
             await self._server.start()
             log.info("raft peer server listening", address=self.peer_listen)
             self._fwd_ev = asyncio.Event()

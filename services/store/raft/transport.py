@@ -17,6 +17,7 @@ import grpc
 import structlog
 
 from pinnace.api import raft_pb2, raft_pb2_grpc
+from pinnace.common import tls as tlsmod
 from services.store.raft.codec import message_from_pb, message_to_pb
 from services.store.raft.types import Message, MsgType, SnapshotMeta
 
@@ -49,8 +50,9 @@ class ForwardRejected(Exception):
 class PeerTransport:
     """Outgoing side: queues, sender tasks and channels to every other replica."""
 
-    def __init__(self, node_id: int, peers: dict[int, str], snap_dir: str) -> None:
+    def __init__(self, node_id: int, peers: dict[int, str], snap_dir: str, tls: tlsmod.TLSConfig | None = None) -> None:
         self.id = node_id
+        self.tls = tls
         self.peers = {p: a for p, a in peers.items() if p != node_id}
         self.snap_dir = snap_dir
         self.on_snapshot_status: Callable[[int, bool], None] = lambda _to, _ok: None
@@ -64,7 +66,11 @@ class PeerTransport:
 
     async def start(self) -> None:
         for p, addr in self.peers.items():
-            self._channels[p] = grpc.aio.insecure_channel(addr, options=GRPC_OPTIONS)
+            if self.tls is None:
+                self._channels[p] = grpc.aio.insecure_channel(addr, options=GRPC_OPTIONS)
+            else:
+                opts = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", tlsmod.SERVER_NAME)]
+                self._channels[p] = grpc.aio.secure_channel(addr, tlsmod.channel_credentials(self.tls), options=opts)
             self._events[p] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._sender(p), name=f"raft-send-{p}"))
 
@@ -171,15 +177,27 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
         on_messages: MessageHandler,
         forward: ForwardHandler,
         forward_batch: BatchForwardHandler,
+        peer_identity: str | None = None,
     ) -> None:
+        self.peer_identity = peer_identity  # with mutual TLS: only this certificate CN may talk raft
         self.snap_dir = snap_dir
         self.on_messages = on_messages
         self.forward = forward
         self.forward_batch = forward_batch
 
+    async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        if self.peer_identity is None:
+            return
+        who = tlsmod.identity_of(context)
+        if who != self.peer_identity:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"raft peers must be {self.peer_identity!r}, not {who!r}"
+            )
+
     async def Stream(
         self, request_iterator: AsyncIterator[raft_pb2.RaftBatch], context: grpc.aio.ServicerContext
     ) -> raft_pb2.RaftStreamAck:
+        await self._authorize(context)
         async for batch in request_iterator:
             self.on_messages([message_from_pb(m) for m in batch.messages])
         return raft_pb2.RaftStreamAck()
@@ -187,6 +205,7 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
     async def InstallSnapshot(
         self, request_iterator: AsyncIterator[raft_pb2.SnapshotChunk], context: grpc.aio.ServicerContext
     ) -> raft_pb2.SnapshotAck:
+        await self._authorize(context)
         os.makedirs(self.snap_dir, exist_ok=True)
         msg: Message | None = None
         tmp = ""
@@ -223,6 +242,7 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
     async def Forward(
         self, request: raft_pb2.ForwardRequest, context: grpc.aio.ServicerContext
     ) -> raft_pb2.ForwardResponse:
+        await self._authorize(context)
         try:
             index, result = await self.forward(request.data)
         except ForwardRejected as e:
@@ -234,4 +254,5 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
     async def ForwardBatch(
         self, request: raft_pb2.ForwardBatchRequest, context: grpc.aio.ServicerContext
     ) -> raft_pb2.ForwardBatchResponse:
+        await self._authorize(context)
         return raft_pb2.ForwardBatchResponse(results=await self.forward_batch(list(request.data)))

@@ -72,3 +72,39 @@ async def test_forwarding_snapshot_catch_up_and_transfer(tmp_path: Path) -> None
     finally:
         for r in reps.values():
             await r.stop()
+
+
+async def test_peers_use_mutual_tls_and_reject_other_identities(tmp_path: Path) -> None:
+    import grpc
+
+    from pinnace.api import raft_pb2, raft_pb2_grpc
+    from pinnace.common import tls
+
+    pki = tmp_path / "pki"
+    tls.ensure_cluster_pki(pki)
+    store_cfg = tls.issue(pki, "store", "store")
+    other = tls.issue(pki, "nodeagent", "node-1")
+    peers = {i: f"127.0.0.1:{free_port()}" for i in (1, 2, 3)}
+    opts = NodeOptions(tick_interval=0.02)
+    reps = {
+        i: RaftReplicator(
+            KVStateMachine(str(tmp_path / f"n{i}")), i, str(tmp_path / f"n{i}"), peers, opts=opts, tls=store_cfg
+        )
+        for i in peers
+    }
+    try:
+        for r in reps.values():
+            await r.start()
+        lead = await leader_of(reps)
+        fol = next(r for r in reps.values() if r is not lead)
+        assert await fol.propose(b"put t 1") == b"1"
+        async with tls.secure_aio_channel(peers[lead.id], other) as ch:
+            stub = raft_pb2_grpc.RaftPeerStub(ch)
+            try:
+                await stub.Forward(raft_pb2.ForwardRequest(data=b"put evil 1"), timeout=5)
+                raise AssertionError("a non-store identity could propose")
+            except grpc.aio.AioRpcError as e:
+                assert e.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        for r in reps.values():
+            await r.stop()
