@@ -71,7 +71,8 @@ class Channel:
 
     log: list[HubEvent] = field(default_factory=list)
     base: int = 0  # sequence number of log[0]
-    waiter: asyncio.Future[None] | None = None
+    # One future per waiting watcher: cancelling one watcher never disturbs the others.
+    waiters: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
     def end(self) -> int:
@@ -83,14 +84,24 @@ class Channel:
             drop = len(self.log) - window
             del self.log[:drop]
             self.base += drop
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-        self.waiter = None
+        waiters, self.waiters = self.waiters, set()
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
 
-    def wait(self) -> asyncio.Future[None]:
-        if self.waiter is None or self.waiter.done():
-            self.waiter = asyncio.get_running_loop().create_future()
-        return self.waiter
+    async def wait(self, timeout: float | None) -> None:
+        """Until the next append (or the timeout)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.add(fut)
+        try:
+            if timeout is None:
+                await fut
+            else:
+                await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.waiters.discard(fut)
 
 
 class WatchClosed(Exception):
@@ -242,7 +253,7 @@ class WatchHub:
                         yield enc.watch_event_bytes(enc.BOOKMARK, max(floor, self.revision), None, None)
                         last_sent_at = loop.time()
                         continue
-                await asyncio.wait({ch.wait()}, timeout=timeout)
+                await ch.wait(timeout)
         finally:
             self.watchers -= 1
 
