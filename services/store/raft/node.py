@@ -45,6 +45,7 @@ class NodeOptions:
     snapshot_entries: int = int(os.environ.get("PINNACE_RAFT_SNAPSHOT_ENTRIES", "20000"))
     keep_entries: int = 5000
     max_batch: int = 4096
+    proposal_timeout: float = 30.0
     seed: int | None = None
 
 
@@ -110,6 +111,7 @@ class RaftNode:
         # unique per incarnation: a late answer meant for a previous run can never match
         self._ctx_prefix = node_id.to_bytes(4, "big") + os.urandom(8)
         self._pending: dict[int, tuple[int, asyncio.Future[tuple[int, bytes]]]] = {}
+        self._pending_since: dict[int, float] = {}  # index -> monotonic time of the first proposal
         self._apply_q: list[Entry | SnapshotMeta] = []
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._wseq = itertools.count()
@@ -275,10 +277,26 @@ class RaftNode:
 
     # ------------------------------------------------------------------ loop
     async def _ticker(self) -> None:
+        n = 0
         while True:
             await asyncio.sleep(self.opts.tick_interval)
             self._ticks += 1
             self._wake.set()
+            n += 1
+            if n % max(1, int(1.0 / self.opts.tick_interval)) == 0:
+                self._expire_pending()
+
+    def _expire_pending(self) -> None:
+        """Fail proposals that were not applied within proposal_timeout (their entries may
+        have been dropped by a new leader whose log never reached that index)."""
+        if not self._pending:
+            return
+        deadline = time.monotonic() - self.opts.proposal_timeout
+        for idx in [i for i, t in self._pending_since.items() if t <= deadline]:
+            self._pending_since.pop(idx, None)
+            p = self._pending.pop(idx, None)
+            if p is not None and not p[1].done():
+                p[1].set_exception(Unavailable(f"proposal at index {idx} not applied in time; outcome unknown"))
 
     async def _run(self) -> None:
         core = self.core
@@ -328,11 +346,16 @@ class RaftNode:
                     if not fut.done():
                         fut.set_exception(err)
             else:
+                now = time.monotonic()
                 for i in range(0, len(props), self.opts.max_batch):
                     chunk = props[i : i + self.opts.max_batch]
                     idxs = core.propose_batch([d for d, _ in chunk])
                     for idx, (_, fut) in zip(idxs, chunk, strict=True):
+                        old = self._pending.get(idx)
+                        if old is not None and not old[1].done():
+                            old[1].set_exception(ProposalLost("proposal lost in a leader change; retry"))
                         self._pending[idx] = (core.term, fut)
+                        self._pending_since[idx] = now
                 self.proposals_total += len(props)
         if self._reads:
             reads, self._reads = self._reads, []
@@ -404,6 +427,7 @@ class RaftNode:
                     )
                     for e, res in zip(batch, results, strict=True):
                         p = self._pending.pop(e.index, None)
+                        self._pending_since.pop(e.index, None)
                         if p is not None and not p[1].done():
                             if p[0] == e.term:
                                 p[1].set_result((e.index, res))
@@ -431,6 +455,7 @@ class RaftNode:
         await asyncio.get_running_loop().run_in_executor(self._apply_ex, self.sm.restore, path)
         for idx in [i for i in self._pending if i <= meta.index]:
             _, fut = self._pending.pop(idx)
+            self._pending_since.pop(idx, None)
             if not fut.done():
                 fut.set_exception(Unavailable("replica replaced its state from a snapshot; outcome unknown"))
         self._snap_index = meta.index
