@@ -97,11 +97,15 @@ class StoreService:
             raise StoreError(grpc.StatusCode.INTERNAL, f"store apply failed: {res.error}")
         return res
 
-    def _current(self, info: kinds.KindInfo, namespace: str, name: str) -> tuple[str, KeyValue, Object]:
+    async def _current(self, info: kinds.KindInfo, namespace: str, name: str) -> tuple[str, KeyValue, Object]:
+        """The stored object; a replica that does not have it catches up (read barrier) before NOT_FOUND."""
         key = kinds.object_key(info, namespace, name)
         kv = self.store.get(key)
         if kv is None:
-            raise not_found(_what(info, name))
+            await self.replicator.read_barrier()
+            kv = self.store.get(key)
+            if kv is None:
+                raise not_found(_what(info, name))
         return key, kv, Object.FromString(kv.value)
 
     def _check(
@@ -157,6 +161,7 @@ class StoreService:
                 compares.append(enc.Compare(ns_key, enc.CMP_EXISTS))
             plan = AllocPlan()
             if info.key == "service":
+                await self.replicator.read_barrier()  # a stale replica must not claim "exists"
                 if self.store.get_value(key) is not None:
                     raise already_exists(_what(info, m.name))
                 plan = self.services.plan(obj, None, key)
@@ -185,7 +190,8 @@ class StoreService:
                 raise taken_error(
                     "spec.clusterIP" if "/serviceips/" in failed else "nodePort", failed.rsplit("/", 1)[-1]
                 )
-            # a concurrently allocated address: pick again
+            # a concurrently allocated address: catch up, then pick again
+            await self.replicator.read_barrier()
         raise StoreError(grpc.StatusCode.UNAVAILABLE, "too many conflicting concurrent writes; retry")
 
     # ------------------------------------------------------------------ reads
@@ -291,11 +297,20 @@ class StoreService:
         want_rv = m.resource_version
         if want_rv and not want_rv.isdigit():
             raise invalid("metadata.resourceVersion", f"Invalid value: {want_rv!r}: must be a revision number")
+        caught_up = False
         for _attempt in range(MAX_RETRIES):
-            key, kv, old = self._current(info, ns, m.name)
+            key, kv, old = await self._current(info, ns, m.name)
             if want_rv and int(want_rv) != kv.mod_revision:
+                if not caught_up:  # this replica may lag behind what the client saw
+                    await self.replicator.read_barrier()
+                    caught_up = True
+                    continue
                 raise conflict(_what(info, m.name))
             if m.uid and m.uid != kinds.meta(old).uid:
+                if not caught_up:
+                    await self.replicator.read_barrier()
+                    caught_up = True
+                    continue
                 raise StoreError(
                     grpc.StatusCode.ABORTED,
                     f"Precondition failed: UID in precondition: {m.uid}, UID in object meta: {kinds.meta(old).uid}",
@@ -343,6 +358,7 @@ class StoreService:
             if res.failed_index == 0:
                 if want_rv:
                     raise conflict(_what(info, m.name))
+                await self.replicator.read_barrier()
                 continue
             failed = plan.compares[res.failed_index - 1].key
             if plan.requested.get(failed):
@@ -363,10 +379,18 @@ class StoreService:
         ns = self._ns_name(info, req.namespace)
         pre = req.preconditions
         grace = req.grace_period_seconds if req.HasField("grace_period_seconds") else None
+        caught_up = False
         for _attempt in range(MAX_RETRIES):
-            key, kv, obj = self._current(info, ns, req.name)
+            key, kv, obj = await self._current(info, ns, req.name)
             m = kinds.meta(obj)
             self._check(context, "delete", info.key, ns, req.name, current=obj)
+            stale = (pre.uid and pre.uid != m.uid) or (
+                pre.resource_version and pre.resource_version != str(kv.mod_revision)
+            )
+            if stale and not caught_up:  # maybe only this replica is behind
+                await self.replicator.read_barrier()
+                caught_up = True
+                continue
             if pre.uid and pre.uid != m.uid:
                 raise StoreError(
                     grpc.StatusCode.ABORTED,
@@ -401,6 +425,7 @@ class StoreService:
                 return enc.with_rv(value, res.revision)
             if pre.resource_version:
                 raise conflict(_what(info, req.name))
+            await self.replicator.read_barrier()
         raise StoreError(grpc.StatusCode.UNAVAILABLE, "too many conflicting concurrent writes; retry")
 
     async def finish_namespace(self, name: str) -> None:
