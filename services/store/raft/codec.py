@@ -5,6 +5,8 @@ from __future__ import annotations
 from pinnace.api import raft_pb2
 from services.store.raft.types import Entry, EntryType, Message, MsgType, SnapshotMeta
 
+_ENTRY_TYPES = tuple(EntryType)
+
 
 def entry_to_pb(e: Entry) -> raft_pb2.RaftEntry:
     return raft_pb2.RaftEntry(term=e.term, index=e.index, type=int(e.type), data=e.data)
@@ -36,7 +38,14 @@ def message_to_pb(m: Message) -> raft_pb2.RaftMessage:
         context=m.context,
     )
     if m.entries:
-        pb.entries.extend([entry_to_pb(e) for e in m.entries])
+        add = pb.entries.add
+        for e in m.entries:  # attribute assignment is several times faster than keyword construction
+            x = add()
+            x.term = e.term
+            x.index = e.index
+            x.data = e.data
+            if e.type:
+                x.type = e.type
     if m.snapshot is not None:
         pb.snapshot.CopyFrom(snap_to_pb(m.snapshot))
     return pb
@@ -50,7 +59,7 @@ def message_from_pb(pb: raft_pb2.RaftMessage) -> Message:
         term=pb.term,
         log_term=pb.log_term,
         index=pb.index,
-        entries=[Entry(e.term, e.index, e.data, EntryType(e.type)) for e in pb.entries],
+        entries=[Entry(e.term, e.index, e.data, _ENTRY_TYPES[e.type]) for e in pb.entries],
         commit=pb.commit,
         reject=pb.reject,
         reject_hint=pb.reject_hint,

@@ -82,3 +82,24 @@ async def test_single_replica_restart_keeps_state(tmp_path: Path) -> None:
     assert await rep2.propose(b"get k0") == b"new"
     assert sm2.log[0][0] > applied  # nothing was applied twice
     await rep2.stop()
+
+
+def test_codec_round_trip() -> None:
+    from services.store.raft.codec import message_from_pb, message_to_pb
+    from services.store.raft.types import EntryType, Message, MsgType
+
+    m = Message(
+        MsgType.APP,
+        to=2,
+        frm=1,
+        term=3,
+        index=99,
+        log_term=3,
+        entries=[Entry(3, 100, b"a"), Entry(3, 101, b"", EntryType.EMPTY)],
+        commit=98,
+        reject=True,
+        reject_hint=7,
+        context=b"c",
+        snapshot=SnapshotMeta(5, 2, (1, 2, 3)),
+    )
+    assert message_from_pb(message_to_pb(m)) == m
