@@ -179,6 +179,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             _set_namespace(obj, args)
             info = kinds.kind_of(obj)
             name = f"{display_name(info)}/{kinds.meta(obj).name}"
+            if not kinds.meta(obj).name:
+                output.err(f"{info.kind}: apply needs metadata.name (hint: use `pinnace create` for generateName)")
+                rc = 1
+                continue
             if dry and not server_dry:
                 print(f"{name} checked{suffix}", flush=True)
                 continue
