@@ -174,12 +174,23 @@ class NodeAgent:
             w.update(pod)
             return
         w = PodWorker(self.ctx, pod)
+        if self._over_capacity(pod):
+            w.reject("OutOfpods", f"Node didn't have enough resource: pods, limit {self.cfg.max_pods}")
         self.workers[uid] = w
         self.by_name[w.key] = uid
         metrics.PODS.set(len(self.workers))
         w.start()
         assert w.task is not None
         w.task.add_done_callback(functools.partial(self._worker_done, uid))
+
+    def _over_capacity(self, pod: pod_pb2.Pod) -> bool:
+        """Admission like the kubelet's: a new pod beyond --max-pods active pods is refused."""
+        if pod.status.phase not in ("", "Pending") or os.path.exists(
+            podstate.state_path(self.ctx.pod_dir(pod.metadata.uid))
+        ):
+            return False
+        active = sum(1 for w in self.workers.values() if not w.finished())
+        return active >= self.cfg.max_pods
 
     def _worker_done(self, uid: str, _task: object = None) -> None:
         w = self.workers.get(uid)

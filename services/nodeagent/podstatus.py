@@ -11,6 +11,7 @@ from services.nodeagent.runtimes.base import ContainerExit
 
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 300.0
+FAILING_REASONS = frozenset({"DeadlineExceeded", "OutOfpods"})  # pod-level reasons that mean phase Failed
 
 
 def ts(t: float) -> Timestamp:
@@ -180,7 +181,7 @@ def build_status(
     policy = pod.spec.restart_policy or "Always"
     prev = pod.status
     out = pod_pb2.PodStatus(host_ip=host_ip, qos_class=qos_class(pod), nominated_node_name=prev.nominated_node_name)
-    out.phase = "Failed" if reason == "DeadlineExceeded" else phase(pod, st)
+    out.phase = "Failed" if reason in FAILING_REASONS else phase(pod, st)
     out.reason = reason
     if st.pod_ip:
         out.pod_ip = st.pod_ip

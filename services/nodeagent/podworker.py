@@ -57,7 +57,8 @@ class PodWorker:
         self.last_status: pod_pb2.PodStatus | None = None
         self.last_key = b""
         self.message = ""
-        self.reason = ""  # pod-level status reason (e.g. DeadlineExceeded: phase Failed)
+        self.reason = ""  # pod-level status reason (DeadlineExceeded, OutOfpods: phase Failed)
+        self.rejected = False
         self.retry_at = 0.0
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
@@ -74,6 +75,23 @@ class PodWorker:
     def update(self, pod: pod_pb2.Pod) -> None:
         self.pod = pod
         self.wake.set()
+
+    def reject(self, reason: str, message: str) -> None:
+        """Admission refused: the pod fails at once and nothing runs."""
+        self.rejected = True
+        self.reason, self.message = reason, message
+
+    def finished(self) -> bool:
+        """Terminal (or refused): the pod no longer counts against the node's capacity."""
+        return (
+            self.rejected
+            or self.reason == "DeadlineExceeded"
+            or podstatus.phase(self.pod, self.st)
+            in (
+                "Succeeded",
+                "Failed",
+            )
+        )
 
     def deleted(self) -> None:
         self.gone = True
@@ -207,6 +225,11 @@ class PodWorker:
             await self.terminate(delete_object=not self.gone)
             return True
         st = self.st
+        if self.rejected:
+            if not self.last_key:
+                self.event("Warning", self.reason, self.message)
+            await self.report()
+            return False
         if not st.start_time:
             st.start_time = time.time()
         # collect exits the waiters noticed

@@ -454,3 +454,17 @@ async def test_mutual_tls_with_node_identity(tmp_path: Path, node_name: str, age
             assert cleanup_node(a) == []
     finally:
         cluster.stop()
+
+
+async def test_max_pods_admission(client: AsyncClient, agent_factory: Any) -> None:
+    agent: AgentProcess = agent_factory(max_pods=1)
+    await client.create(make_pod("first", agent.node, ["sleep", "600"]))
+    await wait_pod(client, "first", running, 20, "to run")
+    await client.create(make_pod("second", agent.node, ["sleep", "601"]))
+    p = await wait_pod(client, "second", lambda p: p.status.phase == "Failed", 20, "to be refused")
+    assert p.status.reason == "OutOfpods"
+    assert subprocess.run(["pgrep", "-f", "sleep 601"], capture_output=True).returncode != 0
+    for name in ("first", "second"):
+        await client.delete(pod_pb2.Pod, name, "default")
+    for name in ("first", "second"):
+        await wait_gone(client, name)

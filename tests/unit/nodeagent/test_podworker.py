@@ -204,3 +204,15 @@ async def test_image_change_restarts_container(env: Env) -> None:
     assert [c.image for c in rt.started] == ["img", "img:v2"]
     w.deleted()
     await asyncio.wait_for(w.done.wait(), 5)
+
+
+async def test_rejected_pod_fails_without_running(env: Env) -> None:
+    ctx, rt, client, _ = env
+    pod = await client.create(_pod())
+    w = PodWorker(ctx, pod)
+    w.reject("OutOfpods", "Node didn't have enough resource: pods, limit 0")
+    w.start()
+    p = await _until(client, lambda p: p.status.phase == "Failed")
+    assert p.status.reason == "OutOfpods" and not rt.started and w.finished()
+    w.deleted()
+    await asyncio.wait_for(w.done.wait(), 5)
