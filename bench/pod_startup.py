@@ -38,6 +38,14 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its waited-for children) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     if not s:
@@ -85,6 +93,7 @@ async def run(n: int, rate: float, base: Path) -> dict[str, float]:
     try:
         await asyncio.sleep(1.5)  # agent registers and its informer syncs
         rev = (await client.list(pod_pb2.Pod, namespace="default")).revision
+        cpu_before = cpu_seconds(agent.pid)
         done = asyncio.Event()
 
         async def watch() -> None:
@@ -113,6 +122,7 @@ async def run(n: int, rate: float, base: Path) -> dict[str, float]:
         watcher.cancel()
         await asyncio.sleep(1.0)
         peak_rss = rss_mib(agent.pid)
+        agent_cpu = cpu_seconds(agent.pid) - cpu_before
         lat = [(running[k] - created[k]) * 1000 for k in running]
         result = {
             "pods": n,
@@ -121,6 +131,8 @@ async def run(n: int, rate: float, base: Path) -> dict[str, float]:
             "p99_ms": round(percentile(lat, 99), 1),
             "max_ms": round(max(lat), 1),
             "rss_mib": round(peak_rss, 1),
+            "agent_cpu_ms_per_pod": round(agent_cpu * 1000 / n, 1),
+            "loadavg_1m": os.getloadavg()[0],
         }
         # tear down: delete every pod and wait until the agent has removed them
         for name in created:
