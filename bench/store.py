@@ -64,11 +64,9 @@ async def ensure_ns(stub: store_pb2_grpc.StoreStub, name: str) -> None:
             raise
 
 
-async def bench_writes(endpoints: list[str], seconds: float, concurrency: int, ns: str) -> tuple[float, int]:
-    reqs: list[bytes] = []
-    channels = [grpc.aio.insecure_channel(endpoints[0], options=OPTS) for _ in range(4)]
+async def _write_load(endpoint: str, seconds: float, concurrency: int, ns: str, tag: str) -> tuple[int, float]:
+    channels = [grpc.aio.insecure_channel(endpoint, options=OPTS) for _ in range(max(1, concurrency // 16))]
     stubs = [store_pb2_grpc.StoreStub(c) for c in channels]
-    await ensure_ns(stubs[0], ns)
     done = 0
     stop_at = time.perf_counter() + seconds
 
@@ -77,7 +75,7 @@ async def bench_writes(endpoints: list[str], seconds: float, concurrency: int, n
         stub = stubs[w % len(stubs)]
         i = 0
         while time.perf_counter() < stop_at:
-            await stub.Create(store_pb2.CreateRequest(object=pod(f"w{w}-{i}", ns)))
+            await stub.Create(store_pb2.CreateRequest(object=pod(f"{tag}{w}-{i}", ns)))
             i += 1
             done += 1
 
@@ -86,8 +84,37 @@ async def bench_writes(endpoints: list[str], seconds: float, concurrency: int, n
     elapsed = time.perf_counter() - t0
     for c in channels:
         await c.close()
-    del reqs
-    return done / elapsed, done
+    return done, elapsed
+
+
+def _write_proc(endpoint: str, seconds: float, concurrency: int, ns: str, tag: str, q: Any) -> None:
+    q.put(asyncio.run(_write_load(endpoint, seconds, concurrency, ns, tag)))
+
+
+async def bench_writes(
+    endpoints: list[str], seconds: float, concurrency: int, ns: str, procs: int = 1
+) -> tuple[float, int]:
+    """Creates/s with `concurrency` clients in total, spread over `procs` client processes."""
+    async with grpc.aio.insecure_channel(endpoints[0], options=OPTS) as ch:
+        await ensure_ns(store_pb2_grpc.StoreStub(ch), ns)
+    if procs <= 1:
+        n, elapsed = await _write_load(endpoints[0], seconds, concurrency, ns, "w")
+        return n / elapsed, n
+    ctx = mp.get_context("spawn")
+    q: Any = ctx.Queue()
+    per = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
+    ps = [ctx.Process(target=_write_proc, args=(endpoints[0], seconds, k, ns, f"w{i}-", q)) for i, k in enumerate(per)]
+    for p in ps:
+        p.start()
+    loop = asyncio.get_running_loop()
+    total, rate = 0, 0.0
+    for _ in ps:
+        n, elapsed = await loop.run_in_executor(None, q.get)
+        total += n
+        rate += n / elapsed  # each process's own rate over its own window (they overlap)
+    for p in ps:
+        p.join(10)
+    return rate, total
 
 
 async def bench_seq(endpoints: list[str], n: int, ns: str) -> tuple[float, float]:
@@ -270,7 +297,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             leader = cluster.leader()
             endpoints = [endpoints[leader]] + [e for i, e in enumerate(endpoints) if i != leader]
         q = args.quick
-        wps, nw = await bench_writes(endpoints, 3.0 if q else 10.0, 64, "bench-w")
+        wps, nw = await bench_writes(endpoints, 3.0 if q else 10.0, 64, "bench-w", args.write_procs)
         seq, get = await bench_seq(endpoints, 200 if q else 1000, "bench-s")
         watch_n = args.watchers or (100 if q else 1000)
         watch_p99 = await bench_watch(
@@ -292,6 +319,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "state_sync": args.state_sync or "full",
             "quick": q,
             "writes_total": nw,
+            "write_client_procs": args.write_procs,
             "watchers": watch_n,
             "watch_rate": args.watch_rate or (200 if q else 1000),
             "list_objects": list_count,
@@ -308,6 +336,7 @@ def main() -> None:
     p.add_argument("--watchers", type=int, default=0)
     p.add_argument("--watch-rate", type=int, default=0)
     p.add_argument("--watch-procs", type=int, default=2)
+    p.add_argument("--write-procs", type=int, default=2, help="client processes sharing the 64 writers")
     p.add_argument("--state-sync", default="", help="pass --state-sync to the replicas (full or normal)")
     args = p.parse_args()
     os.environ.setdefault("PINNACE_LOG_LEVEL", "warning")
