@@ -7,6 +7,8 @@
   it a call is refused with RESOURCE_EXHAUSTED before any work is done, so the cost of a
   flooding client is a dictionary lookup per call and others keep being served.
 - Maximum open watches per client (`--max-watchers-per-client`, 0 = off): RESOURCE_EXHAUSTED.
+- Requests that do not decode are refused with INVALID_ARGUMENT (`decoder`; gRPC itself would
+  answer UNKNOWN with the parser's exception).
 - A deadline on every server-side wait of a unary call (`--max-wait`, seconds): a call still
   waiting (for a leader, a commit, a read barrier) is answered DEADLINE_EXCEEDED, whatever
   deadline the client set (or none).
@@ -20,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from pinnace.api import store_pb2
 from pinnace.common import logging, tls
@@ -85,6 +88,31 @@ def audit_refusal(context: Any, code: grpc.StatusCode, reason: str, **fields: An
     )
 
 
+class Undecodable:
+    """What `decoder` hands the handler for bytes that are not a valid request."""
+
+    __slots__ = ("error", "size", "type_name")
+
+    def __init__(self, type_name: str, size: int, error: str) -> None:
+        self.type_name = type_name
+        self.size = size
+        self.error = error
+
+
+def decoder(cls: type[Message]) -> Callable[[bytes], Message | Undecodable]:
+    """A request_deserializer that never raises (see `Limits.admit`)."""
+    parse = cls.FromString
+    name = cls.DESCRIPTOR.full_name
+
+    def decode(data: bytes) -> Message | Undecodable:
+        try:
+            return parse(data)
+        except DecodeError as e:
+            return Undecodable(name, len(data), str(e) or "malformed")
+
+    return decode
+
+
 class _Bucket:
     __slots__ = ("last", "tokens")
 
@@ -127,6 +155,11 @@ class Limits:
         """Rate and size checks for one call; raises StoreError (RESOURCE_EXHAUSTED, INVALID_ARGUMENT)."""
         if self._rate > 0:
             self._take(context)
+        if isinstance(req, Undecodable):
+            raise StoreError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: cannot decode {req.size} bytes as {req.type_name}: {req.error}",
+            )
         limit = self.cfg.max_object_bytes
         if limit and isinstance(req, store_pb2.CreateRequest | store_pb2.UpdateRequest):
             size = req.object.ByteSize()

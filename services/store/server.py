@@ -20,7 +20,7 @@ from pinnace.api.object_pb2 import Object
 from pinnace.common import auth, kinds
 from services.store import authz
 from services.store import encoding as enc
-from services.store.limits import Limits, audit_refusal
+from services.store.limits import Limits, audit_refusal, decoder
 from services.store.listing import decode_continue, encode_continue, kind_range, make_matcher
 from services.store.mvcc import Compacted, FutureRevision, KeyValue, MVCCStore
 from services.store.namespaces import NamespaceLifecycle
@@ -611,7 +611,7 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
 
     def unary(fn: Any, req_cls: Any) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(fn, svc.limits), request_deserializer=req_cls.FromString, response_serializer=_serialize
+            _unary(fn, svc.limits), request_deserializer=decoder(req_cls), response_serializer=_serialize
         )
 
     handlers = {
@@ -625,7 +625,7 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
         "Compact": unary(svc.compact, store_pb2.CompactRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(
             _watch_handler(svc),
-            request_deserializer=store_pb2.WatchRequest.FromString,
+            request_deserializer=decoder(store_pb2.WatchRequest),
             response_serializer=_serialize,
         ),
     }
