@@ -1,5 +1,5 @@
 """The binder against the real store (a store process on loopback): same scenarios as the unit
-tests on FakeStore, plus 1,000 claims against 1,000 volumes, and the validation layer's refusals."""
+tests on FakeStore, plus 1,000 claims against 1,000 volumes and pvc-protection (graceful deletion)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Volume agent unit tests: plugins, manager, binder rules and the binder on an in-memory store."""
