@@ -37,6 +37,7 @@ class _Event:
     kind: str
     namespace: str
     msg: store_pb2.WatchEvent | None = None
+    raw: bytes | None = None
 
 
 def _id(obj: object_pb2.Object) -> tuple[str, str, str]:
@@ -108,7 +109,7 @@ class FakeStore(store_pb2_grpc.StoreServicer):
 
     async def serve(self, port: int = 0) -> tuple[grpc.aio.Server, str]:
         server = grpc.aio.server(options=[("grpc.max_send_message_length", 512 * 1024 * 1024)])
-        store_pb2_grpc.add_StoreServicer_to_server(self, server)
+        server.add_generic_rpc_handlers((self.handler(),))
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         return server, f"127.0.0.1:{bound}"
@@ -225,7 +226,8 @@ class FakeStore(store_pb2_grpc.StoreServicer):
         self.remove(*key)
         return cur
 
-    async def Watch(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[store_pb2.WatchEvent]:
+    async def _events(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[_Event]:
+        """The events one watch sends (BOOKMARK events are made up on the fly)."""
         if request.from_revision and request.from_revision < self.compact_revision:
             await context.abort(
                 grpc.StatusCode.OUT_OF_RANGE,
@@ -249,30 +251,71 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             before = ev.prev is not None and sel.matches(kinds.meta(ev.prev).labels)
             return now or before
 
-        def to_msg(ev: _Event) -> store_pb2.WatchEvent:
-            if ev.msg is None:  # built once, shared by every watcher
-                ev.msg = store_pb2.WatchEvent(type=ev.type, object=ev.obj, revision=ev.revision)  # type: ignore[arg-type]
-                if ev.prev is not None:
-                    ev.msg.prev_object.CopyFrom(ev.prev)
-            return ev.msg
-
         try:
             for ev in list(self.history):
                 if matches(ev):
-                    yield to_msg(ev)
+                    yield ev
             while True:
                 timeout = self.bookmark_interval if request.bookmarks and self.bookmark_interval else None
                 try:
                     item = await asyncio.wait_for(q.get(), timeout)
                 except TimeoutError:
-                    yield store_pb2.WatchEvent(type=store_pb2.WatchEvent.BOOKMARK, revision=self.revision)
+                    yield _Event(store_pb2.WatchEvent.BOOKMARK, object_pb2.Object(), self.revision, None, "", "")
                     continue
                 if item is None:
                     return
                 if matches(item):
-                    yield to_msg(item)
+                    yield item
         finally:
             self._watchers.discard(q)
+
+    @staticmethod
+    def _message(ev: _Event) -> store_pb2.WatchEvent:
+        if ev.msg is None:  # built once, shared by every watcher
+            if ev.type == store_pb2.WatchEvent.BOOKMARK:
+                return store_pb2.WatchEvent(type=ev.type, revision=ev.revision)  # type: ignore[arg-type]
+            ev.msg = store_pb2.WatchEvent(type=ev.type, object=ev.obj, revision=ev.revision)  # type: ignore[arg-type]
+            if ev.prev is not None:
+                ev.msg.prev_object.CopyFrom(ev.prev)
+        return ev.msg
+
+    async def Watch(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[store_pb2.WatchEvent]:
+        async for ev in self._events(request, context):
+            yield self._message(ev)
+
+    async def _watch_raw(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[bytes]:
+        """Watch with each event serialized once, however many watchers get it (used by serve())."""
+        async for ev in self._events(request, context):
+            if ev.raw is None:
+                ev.raw = self._message(ev).SerializeToString()
+            yield ev.raw
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The Store service's handlers (Watch sends pre-serialized events)."""
+
+        def unary(fn: Any, req: Any, resp: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(
+                fn, request_deserializer=req.FromString, response_serializer=resp.SerializeToString
+            )
+
+        return grpc.method_handlers_generic_handler(
+            "pinnace.v1.Store",
+            {
+                "Create": unary(self.Create, store_pb2.CreateRequest, object_pb2.Object),
+                "Get": unary(self.Get, store_pb2.GetRequest, object_pb2.Object),
+                "List": unary(self.List, store_pb2.ListRequest, store_pb2.ListResponse),
+                "Update": unary(self.Update, store_pb2.UpdateRequest, object_pb2.Object),
+                "UpdateStatus": unary(self.UpdateStatus, store_pb2.UpdateRequest, object_pb2.Object),
+                "Delete": unary(self.Delete, store_pb2.DeleteRequest, object_pb2.Object),
+                "Status": unary(self.Status, store_pb2.StatusRequest, store_pb2.StatusResponse),
+                "Compact": unary(self.Compact, store_pb2.CompactRequest, store_pb2.CompactResponse),
+                "Watch": grpc.unary_stream_rpc_method_handler(
+                    self._watch_raw,
+                    request_deserializer=store_pb2.WatchRequest.FromString,
+                    response_serializer=bytes,
+                ),
+            },
+        )
 
     async def Status(self, request: store_pb2.StatusRequest, context: Any) -> store_pb2.StatusResponse:
         return store_pb2.StatusResponse(
