@@ -122,3 +122,34 @@ async def test_pod_waits_for_unbound_claim(
             await c.delete(pod_pb2.Pod, "early", "default", grace_period_seconds=0)
             await wait_gone(c, "early", 30)
         await c.close()
+
+
+async def test_pod_reads_gitrepo_and_writes_hostpath(
+    store: StoreCluster, node: tuple[AgentProcess, Agent], tmp_path: Path
+) -> None:
+    from tests.e2e.volagent.test_agent import make_repo
+
+    na, _va = node
+    c = AsyncClient(store.endpoints)
+    repo, first = make_repo(tmp_path)
+    out = tmp_path / "host-out"
+    site, hp = "/mnt/pn-e2e-git", "/mnt/pn-e2e-hp"
+    pod = make_pod("git", na.node, ["sh", "-c", f"cp {site}/index.html {hp}/copied.html"], restart_policy="Never")
+    g = pod.spec.volumes.add(name="site").git_repo
+    g.repository, g.revision, g.directory = f"file://{repo}", first, "."
+    h = pod.spec.volumes.add(name="out").host_path
+    h.path, h.type = str(out), "DirectoryOrCreate"
+    pod.spec.containers[0].volume_mounts.add(name="site", mount_path=site, read_only=True)
+    pod.spec.containers[0].volume_mounts.add(name="out", mount_path=hp)
+    try:
+        await c.create(pod)
+        await wait_pod(c, "git", lambda p: p.status.phase == "Succeeded", 60, "to copy the checked-out file")
+        assert (out / "copied.html").read_text() == "first\n"  # the revision asked for, not the branch head
+        await c.delete(pod_pb2.Pod, "git", "default")
+        await wait_gone(c, "git", 30)
+        assert not list((na.data_dir / "pods").glob("*/volumes"))  # the clone went with the pod
+        assert (out / "copied.html").exists()  # hostPath data stays
+    finally:
+        with contextlib.suppress(Exception):
+            await c.delete(pod_pb2.Pod, "git", "default", grace_period_seconds=0)
+        await c.close()
