@@ -100,10 +100,10 @@ def linearizable(ops: list[lin.Op], limit: int = 300_000) -> bool | None:
         return None
 
 
-def lease(name: str, value: str, group: str) -> object_pb2.Object:
+def lease(name: str, value: str, group: str, ns: str = NS) -> object_pb2.Object:
     o = object_pb2.Object()
     o.lease.metadata.name = name
-    o.lease.metadata.namespace = NS
+    o.lease.metadata.namespace = ns
     o.lease.metadata.labels["group"] = group
     o.lease.spec.holder_identity = value
     return o
@@ -139,8 +139,10 @@ class Chaos:
         ack_clients: int = 2,
         fault_kinds: tuple[str, ...] = FAULT_KINDS,
         fault_gap: tuple[float, float] = (1.0, 3.0),
+        namespace: str = NS,
     ) -> None:
         self.c = cluster
+        self.ns = namespace
         self.seconds = seconds
         self.rng = random.Random(seed)
         self.registers = [f"reg-{i}" for i in range(registers)]
@@ -193,11 +195,11 @@ class Chaos:
 
     async def setup(self) -> None:
         ns = object_pb2.Object()
-        ns.namespace.metadata.name = NS
+        ns.namespace.metadata.name = self.ns
         await self._retry(lambda s: s.Create, store_pb2.CreateRequest(object=ns))
         for name in self.registers:
-            await self._retry(lambda s: s.Create, store_pb2.CreateRequest(object=lease(name, "init", "reg")))
-        r = await self._retry(lambda s: s.List, store_pb2.ListRequest(kind=KIND, namespace=NS))
+            await self._retry(lambda s: s.Create, store_pb2.CreateRequest(object=lease(name, "init", "reg", self.ns)))
+        r = await self._retry(lambda s: s.List, store_pb2.ListRequest(kind=KIND, namespace=self.ns))
         self.start_revision = r.revision
 
     async def register_client(self, cid: int) -> None:
@@ -220,7 +222,7 @@ class Chaos:
     async def _read(self, cid: int, key: str) -> tuple[str, str] | None:
         t0 = time.monotonic()
         try:
-            o = await self._stub().Get(store_pb2.GetRequest(kind=KIND, namespace=NS, name=key), timeout=OP_TIMEOUT)
+            o = await self._stub().Get(store_pb2.GetRequest(kind=KIND, namespace=self.ns, name=key), timeout=OP_TIMEOUT)
         except grpc.aio.AioRpcError:
             return None  # a failed read has no effect: not recorded
         v = o.lease.spec.holder_identity
@@ -231,7 +233,9 @@ class Chaos:
     async def _write(self, cid: int, key: str, value: str) -> None:
         t0 = time.monotonic()
         try:
-            await self._stub().Update(store_pb2.UpdateRequest(object=lease(key, value, "reg")), timeout=OP_TIMEOUT)
+            await self._stub().Update(
+                store_pb2.UpdateRequest(object=lease(key, value, "reg", self.ns)), timeout=OP_TIMEOUT
+            )
             done: float | None = time.monotonic()
         except grpc.aio.AioRpcError as e:
             if e.code() in DEFINITE_FAILURES:
@@ -243,7 +247,7 @@ class Chaos:
 
     async def _cas(self, cid: int, key: str, got: tuple[str, str], value: str) -> None:
         expected, rv = got
-        obj = lease(key, value, "reg")
+        obj = lease(key, value, "reg", self.ns)
         obj.lease.metadata.resource_version = rv
         t0 = time.monotonic()
         try:
@@ -267,7 +271,7 @@ class Chaos:
         while not self.stop.is_set():
             if mine and self.rng.random() < 0.25:
                 name = mine.pop(self.rng.randrange(len(mine)))
-                req = store_pb2.DeleteRequest(kind=KIND, namespace=NS, name=name)
+                req = store_pb2.DeleteRequest(kind=KIND, namespace=self.ns, name=name)
                 try:
                     await self._stub().Delete(req, timeout=OP_TIMEOUT)
                     self.acked_deletes.add(name)
@@ -282,7 +286,7 @@ class Chaos:
                 self.attempted_creates.add(name)
                 try:
                     await self._stub().Create(
-                        store_pb2.CreateRequest(object=lease(name, name, group)), timeout=OP_TIMEOUT
+                        store_pb2.CreateRequest(object=lease(name, name, group, self.ns)), timeout=OP_TIMEOUT
                     )
                     self.acked_creates.add(name)
                     mine.append(name)
@@ -299,7 +303,7 @@ class Chaos:
         while True:
             if until.is_set() and end_rev and last >= end_rev[0]:
                 return
-            req = store_pb2.WatchRequest(kind=KIND, namespace=NS, from_revision=last, label_selector=selector)
+            req = store_pb2.WatchRequest(kind=KIND, namespace=self.ns, from_revision=last, label_selector=selector)
             call = self.stubs[replica].Watch(req)
             try:
                 while True:
@@ -333,8 +337,8 @@ class Chaos:
         stub = self.stubs[i]
         while time.monotonic() < deadline:
             try:
-                await stub.Get(store_pb2.GetRequest(kind="namespace", name=NS), timeout=1.0)
-                probe = lease(f"probe-{i}", f"p-{time.monotonic_ns()}", "probe")
+                await stub.Get(store_pb2.GetRequest(kind="namespace", name=self.ns), timeout=1.0)
+                probe = lease(f"probe-{i}", f"p-{time.monotonic_ns()}", "probe", self.ns)
                 try:
                     await stub.Update(store_pb2.UpdateRequest(object=probe), timeout=1.0)
                 except grpc.aio.AioRpcError as e:
@@ -453,7 +457,7 @@ class Chaos:
             while True:
                 try:
                     r = await self.stubs[i].List(
-                        store_pb2.ListRequest(kind=KIND, namespace=NS, revision=end_rev), timeout=OP_TIMEOUT
+                        store_pb2.ListRequest(kind=KIND, namespace=self.ns, revision=end_rev), timeout=OP_TIMEOUT
                     )
                     break
                 except grpc.aio.AioRpcError as e:
@@ -505,7 +509,7 @@ class Chaos:
     async def _reference(self, end_rev: int) -> list[tuple[int, int, str]] | None:
         leader = await asyncio.to_thread(self.c.leader, 30.0)
         call = self.stubs[leader].Watch(
-            store_pb2.WatchRequest(kind=KIND, namespace=NS, from_revision=self.start_revision)
+            store_pb2.WatchRequest(kind=KIND, namespace=self.ns, from_revision=self.start_revision)
         )
         out: list[tuple[int, int, str]] = []
         try:
@@ -547,7 +551,7 @@ class Chaos:
                 await self.heal_all()
                 # a last write marks the end; every watcher must get there
                 end = await self._retry(
-                    lambda s: s.Create, store_pb2.CreateRequest(object=lease("ack-999-1", "end", "a"))
+                    lambda s: s.Create, store_pb2.CreateRequest(object=lease("ack-999-1", "end", "a", self.ns))
                 )
                 self.attempted_creates.add("ack-999-1")
                 self.acked_creates.add("ack-999-1")
