@@ -153,3 +153,33 @@ async def test_pod_reads_gitrepo_and_writes_hostpath(
         with contextlib.suppress(Exception):
             await c.delete(pod_pb2.Pod, "git", "default", grace_period_seconds=0)
         await c.close()
+
+
+async def test_emptydir_over_its_size_limit_evicts_the_pod(
+    store: StoreCluster, node: tuple[AgentProcess, Agent], tmp_path: Path
+) -> None:
+    from pinnace.api import cluster_pb2
+
+    na, _va = node
+    c = AsyncClient(store.endpoints)
+    mnt = "/mnt/pn-e2e-ed-limit"
+    pod = make_pod("hog", na.node, ["sh", "-c", f"head -c 3145728 /dev/zero > {mnt}/blob; sleep 600"])
+    v = pod.spec.volumes.add(name="scratch").empty_dir
+    v.size_limit.value = "1Mi"
+    pod.spec.containers[0].volume_mounts.add(name="scratch", mount_path=mnt)
+    try:
+        created = await c.create(pod)
+        await wait_gone(c, "hog", 60)
+
+        async def evicted_event() -> bool:
+            evs = (await c.list_all(cluster_pb2.Event, "default")).items
+            return any(e.reason == "Evicted" and e.involved_object.uid == created.metadata.uid for e in evs)
+
+        await bc.wait_for(evicted_event, what="an Evicted event")
+        evs = [e for e in (await c.list_all(cluster_pb2.Event, "default")).items if e.reason == "Evicted"]
+        assert evs[0].message.startswith("emptyDir volume scratch exceeded its sizeLimit 1Mi (used 3.0Mi")
+        assert not (na.data_dir / "pods" / created.metadata.uid / "volumes").exists()
+    finally:
+        with contextlib.suppress(Exception):
+            await c.delete(pod_pb2.Pod, "hog", "default", grace_period_seconds=0)
+        await c.close()
