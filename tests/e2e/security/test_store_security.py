@@ -325,11 +325,6 @@ def test_rate_limit_without_tls_is_per_connection(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- peer port
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="raft peer ports are plaintext (services/store/raft/transport.py and replicator.py use "
-    "insecure channels/ports even with --tls-dir); issue 10 wants mutual TLS there too",
-)
 def test_raft_peer_port_refuses_plaintext(tmp_path: Path) -> None:
     with start_store(tmp_path / "s", replicas=3, tls_dir=str(tmp_path / "pki")) as c:
         for port in c.peer_ports:
