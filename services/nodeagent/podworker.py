@@ -427,6 +427,7 @@ class PodWorker:
             log_dir=self.ctx.log_dir(self.uid, c.name),
             resolv_conf=self.st.resolv_conf,
             tty=c.tty,
+            hostname=(pod.spec.hostname or pod.metadata.name)[:63] if not pod.spec.host_network else "",
         )
 
     async def start_container(self, c: pod_pb2.Container, cs: ContainerState) -> None:

@@ -35,6 +35,7 @@ class ContainerConfig:
     log_dir: str = ""  # pods/<uid>/logs/<container>
     resolv_conf: str = ""  # host file to bind at /etc/resolv.conf ("" = none)
     tty: bool = False
+    hostname: str = ""  # the pod's hostname ("" = the node's, e.g. hostNetwork pods)
 
 
 @dataclass

@@ -31,6 +31,9 @@ from services.nodeagent.runtimes.base import (
 )
 from services.nodeagent.runtimes.execproc import ProcessExec
 
+_JOIN_CGROUPS = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do { echo $$ > "$1"; } 2>/dev/null; shift; n=$((n-1)); done; exec "$@"'
+)
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
 
 
@@ -191,6 +194,7 @@ class HostRuntime(Runtime):
             mnts.append({"source": cfg.resolv_conf, "target": "/etc/resolv.conf", "read_only": True})
         spec = {
             "netns": sb.netns_path,
+            "hostname": cfg.hostname if sb.netns_path else "",
             "mounts": mnts,
             "cgroups": procs,
             "argv": cfg.argv,
@@ -312,10 +316,17 @@ class HostRuntime(Runtime):
             raise StartError(f"container {rec.name} is not running")
         spec = _read_json(os.path.join(rec.dir, "spec.json")) or {}
         env = dict(spec.get("env") or {})
-        cmd = ["nsenter", "-t", str(rec.pid), "-m"] + (["-n"] if sb.netns_path else [])
+        cmd = ["nsenter", "-t", str(rec.pid), "-m"] + (["-n", "-u"] if sb.netns_path else [])
         if spec.get("cwd"):
             cmd.append(f"--wd={spec['cwd']}")
         cmd += ["--", *argv]
+        # like the kubelet: exec'd processes are accounted to (and limited by) the container's cgroup;
+        # a tiny sh joins it before exec'ing nsenter, so nothing runs outside it
+        pod_uid = rec.id.split("/")[2]
+        procs = [os.path.join(d, "cgroup.procs") for d in self.cgroups.container_dirs(pod_uid, rec.name)]
+        procs = [p for p in procs if os.path.exists(p)]
+        if procs:
+            cmd = ["sh", "-c", _JOIN_CGROUPS, "sh", str(len(procs)), *procs, *cmd]
         return await ProcessExec.start(cmd, env, tty=tty, stdin=stdin)
 
     def logs(

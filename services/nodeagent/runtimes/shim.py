@@ -21,6 +21,7 @@ from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_REMOUNT = 32
@@ -66,6 +67,11 @@ def setup_namespaces(spec: dict[str, Any]) -> None:
             _check(lib.setns(fd, CLONE_NEWNET), f"setns {netns}")
         finally:
             os.close(fd)
+    hostname = spec.get("hostname") or ""
+    if hostname:
+        _check(lib.unshare(CLONE_NEWUTS), "unshare UTS namespace")
+        raw = hostname.encode()[:64]
+        _check(lib.sethostname(raw, len(raw)), "sethostname")
     mounts = spec.get("mounts") or []
     if not mounts:
         return

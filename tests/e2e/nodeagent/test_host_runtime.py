@@ -133,6 +133,10 @@ async def test_http_pod_ready_serves_logs_exec_and_cleans_up(client: AsyncClient
     # exec: env, namespaces, stdin, tty
     code, stdout, _ = await exec_(agent.port, "web", ["sh", "-c", "echo $MARKER; exit 3"])
     assert code == 3 and stdout.strip() == marker.encode()
+    code, stdout, _ = await exec_(agent.port, "web", ["cat", "/proc/sys/kernel/hostname"])
+    assert code == 0 and stdout.strip() == b"web"  # the pod's own UTS namespace
+    code, stdout, _ = await exec_(agent.port, "web", ["sh", "-c", "cat /proc/self/cgroup"])
+    assert code == 0 and (b"/pod" + pod.metadata.uid.encode() + b"/main") in stdout, stdout
     code, stdout, _ = await exec_(agent.port, "web", ["cat"], stdin=b"piped input\n")
     assert code == 0 and stdout == b"piped input\n"
     code, stdout, _ = await exec_(agent.port, "web", ["sh", "-c", "tty >/dev/null && echo is-a-tty"], tty=True)
