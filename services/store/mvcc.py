@@ -216,7 +216,7 @@ class MVCCStore:
                 if history:
                     c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?)", history)
                 window = self.history_window
-                if window > 0 and rev - compact > window + max(1, window // 10):
+                if window > 0 and rev - compact > window + max(1, min(window // 10, 500)):  # small, frequent deletes
                     compact = rev - window
                 if compact > self._compact:
                     c.execute("DELETE FROM history WHERE seq < ?", ((compact + 1) << 8,))
