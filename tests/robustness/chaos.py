@@ -12,7 +12,9 @@
 - Faults, one at a time, on a random replica (the leader half of the time): kill -9 and
   restart; SIGSTOP, wait, SIGCONT; restart with the storage failpoint
   PINNACE_RAFT_FAILPOINTS="before_fsync=sleep(S)" (slow disk), run, restart clean; restart with
-  "after_fsync=error" (fsync fails: the replica must exit, then it is restarted clean).
+  "after_fsync=error" (fsync fails: the replica must exit, then it is restarted clean); and, when
+  the replicas run in network namespaces (netchaos.py), "partition": iptables DROP on the
+  replica's underlay interface inside its namespace for a few seconds.
   Recovery time = from the healing action until a linearizable read and a write both succeed
   through the healed replica.
 - After healing: the register history is linearizable (services/store/raft/linearizability),
@@ -388,6 +390,14 @@ class Chaos:
             await asyncio.sleep(self.rng.uniform(2.0, 4.0))
             heal_at = time.monotonic()
             await self._restart(i)
+        elif kind == "partition":  # needs a NetnsStoreCluster (tests/robustness/netchaos.py)
+            partition = getattr(self.c, "partition", None)
+            if partition is None:
+                raise ValueError("the partition fault needs replicas in network namespaces (netchaos)")
+            await asyncio.to_thread(partition, i)
+            await asyncio.sleep(self.rng.uniform(2.0, 4.0))
+            heal_at = time.monotonic()
+            await asyncio.to_thread(self.c.heal, i)  # type: ignore[attr-defined]
         elif kind == "fsync_error":
             await self._restart(i, "after_fsync=error")
             deadline = time.monotonic() + 10
