@@ -123,6 +123,29 @@ class Cgroups:
                 _write(os.path.join(cpu, "cpu.cfs_quota_us"), str(quota))
         return procs
 
+    def set_pod_limits(self, pod_uid: str, memory_limit: int | None, cpu_millis: int | None) -> None:
+        """Pod-level limits (the sum over the containers, like the kubelet's pod cgroup)."""
+        if not self.enabled:
+            return
+        for d in self.pod_dirs(pod_uid):
+            if self.version == 2:
+                self._enable_v2_controllers(d)
+            os.makedirs(d, exist_ok=True)
+        mem = os.path.join(self._memory_base, f"pod{pod_uid}") if self._memory_base else ""
+        cpu = os.path.join(self._cpu_base, f"pod{pod_uid}") if self._cpu_base else ""
+        with contextlib.suppress(OSError):
+            if memory_limit and mem:
+                _write(
+                    os.path.join(mem, "memory.max" if self.version == 2 else "memory.limit_in_bytes"), str(memory_limit)
+                )
+            if cpu_millis and cpu:
+                quota = max(1000, cpu_millis * CPU_PERIOD_US // 1000)
+                if self.version == 2:
+                    _write(os.path.join(cpu, "cpu.max"), f"{quota} {CPU_PERIOD_US}")
+                else:
+                    _write(os.path.join(cpu, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
+                    _write(os.path.join(cpu, "cpu.cfs_quota_us"), str(quota))
+
     def memory_limit(self, pod_uid: str, name: str) -> int | None:
         mem = self._mem_dir(pod_uid, name)
         if not mem:

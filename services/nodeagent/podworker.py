@@ -34,6 +34,18 @@ def grace_seconds(pod: pod_pb2.Pod) -> int:
     return DEFAULT_GRACE
 
 
+def pod_limit(pod: pod_pb2.Pod, resource: str) -> int | None:
+    """The pod-level limit: max(sum over app containers + sidecars, largest init container), or None
+    when some container has no limit for the resource."""
+    conv = to_bytes if resource == "memory" else cpu_millis
+    apps = [*pod.spec.containers, *(c for c in pod.spec.init_containers if c.restart_policy == "Always")]
+    inits = [c for c in pod.spec.init_containers if c.restart_policy != "Always"]
+    if not all(resource in c.resources.limits for c in [*apps, *inits]):
+        return None
+    total = sum(conv(c.resources.limits[resource].value) for c in apps)
+    return max([total, *(conv(c.resources.limits[resource].value) for c in inits)])
+
+
 def container_kind(c: pod_pb2.Container, init: bool) -> str:
     if not init:
         return "app"
@@ -428,6 +440,8 @@ class PodWorker:
             resolv_conf=self.st.resolv_conf,
             tty=c.tty,
             hostname=(pod.spec.hostname or pod.metadata.name)[:63] if not pod.spec.host_network else "",
+            pod_memory_limit=pod_limit(pod, "memory"),
+            pod_cpu_millis=pod_limit(pod, "cpu"),
         )
 
     async def start_container(self, c: pod_pb2.Container, cs: ContainerState) -> None:

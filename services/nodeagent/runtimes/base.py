@@ -36,6 +36,8 @@ class ContainerConfig:
     resolv_conf: str = ""  # host file to bind at /etc/resolv.conf ("" = none)
     tty: bool = False
     hostname: str = ""  # the pod's hostname ("" = the node's, e.g. hostNetwork pods)
+    pod_memory_limit: int | None = None  # pod-level limits (sum over containers), when every one has one
+    pod_cpu_millis: int | None = None
 
 
 @dataclass

@@ -188,6 +188,7 @@ class HostRuntime(Runtime):
         for old in logfiles.files_of(log_path):
             os.unlink(old)
         self._prune(pod_uid, cfg)
+        self.cgroups.set_pod_limits(pod_uid, cfg.pod_memory_limit, cfg.pod_cpu_millis)
         procs = self.cgroups.create_container(pod_uid, cfg.name, cfg.memory_limit, cfg.cpu_millis)
         mnts = [{"source": m.source, "target": m.target, "read_only": m.read_only} for m in cfg.mounts]
         if cfg.resolv_conf:
