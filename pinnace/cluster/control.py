@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from pinnace.api import store_pb2, store_pb2_grpc
+from pinnace.api import object_pb2, storage_pb2, store_pb2, store_pb2_grpc
 from pinnace.cluster import lab
 from pinnace.cluster.layout import ClusterSpec
 from pinnace.cluster.pki import issue_all
@@ -154,9 +154,31 @@ def up(spec: ClusterSpec, say: Say, timeout: float = 120.0) -> float:
                 say(msg)
                 last = msg
             if want <= ready:
-                return time.monotonic() - start
+                took = time.monotonic() - start
+                ensure_default_storage_class(spec, endpoints)
+                return took
             time.sleep(0.25)
     raise ClusterError(f"nodes not Ready after {timeout:.0f}s; see `pinnace status` and the logs in {spec.logs_dir}")
+
+
+def ensure_default_storage_class(spec: ClusterSpec, endpoints: list[str]) -> None:
+    """A default StorageClass "standard" backed by the built-in hostPath provisioner, bound when a
+    pod first uses the claim (so the volume is made on that pod's node)."""
+    sc = storage_pb2.StorageClass(
+        provisioner="pinnace.io/hostpath", reclaim_policy="Delete", volume_binding_mode="WaitForFirstConsumer"
+    )
+    sc.metadata.name = "standard"
+    sc.metadata.annotations["storageclass.kubernetes.io/is-default-class"] = "true"
+    for ep in endpoints:
+        ch, stub = _stub(spec, ep)
+        try:
+            stub.Create(store_pb2.CreateRequest(object=object_pb2.Object(storage_class=sc)), timeout=5)
+            return
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return
+        finally:
+            ch.close()
 
 
 def _pod_netns_names(spec: ClusterSpec, endpoints: list[str]) -> list[str]:

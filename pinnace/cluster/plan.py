@@ -131,7 +131,21 @@ def components(spec: ClusterSpec) -> list[Component]:
                 ns,
             )
         )
-        out.append(Component(f"{node}/volagent", [py, "-m", "services.volagent", *base, *_common(spec, ident)], ns))
+        out.append(
+            Component(
+                f"{node}/volagent",
+                [
+                    py,
+                    "-m",
+                    "services.volagent",
+                    *base,
+                    "--provision-dir",
+                    str(spec.root / "volumes"),
+                    *_common(spec, ident),
+                ],
+                ns,
+            )
+        )
         out.append(
             Component(
                 f"{node}/nodeagent",
