@@ -173,9 +173,8 @@ class SlaController:
         cost, per_replica = self._cost(pods, deploy.spec.template.spec)
         hist = self.history.setdefault(key, History())
         replicas = deploy.spec.replicas if deploy.spec.HasField("replicas") else 1
-        if hist.replicas != replicas:  # a change, ours or anybody's
-            if hist.replicas >= 0:
-                hist.last_change = max(hist.last_change, now)
+        if hist.replicas != replicas:  # a change, ours or anybody's (or the first sight)
+            hist.last_change = max(hist.last_change, now)
             hist.replicas = replicas
         if hist.last_change > hist.settled and ready >= replicas:
             hist.settled = now

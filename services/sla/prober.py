@@ -2,7 +2,7 @@
 
 Runs in the node's network namespace. For each ApiSla it sends a steady stream of requests to
 the SLA's Service through its ClusterIP — the path a real client's request takes, iptables
-balancing included — at `probeRate` requests per second for every selected pod on this node,
+balancing included — at `probeRate` requests per second for every ready selected pod on this node,
 measures each one end to end, and every couple of seconds pushes the histogram to the active
 SLA controller (found through its Lease).
 """
@@ -95,6 +95,7 @@ class Prober:
             for p in self.pods.list(namespace=sla.metadata.namespace)
             if sel.matches(p.metadata.labels)
             and p.status.phase == "Running"
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)
             and not p.metadata.HasField("deletion_timestamp")
         )
 
