@@ -52,7 +52,7 @@ def merge(reports: list[Report]) -> Report:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=5.0)
-    p.add_argument("--round-seconds", type=float, default=60.0)
+    p.add_argument("--round-seconds", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma-separated subset of {FAULT_KINDS}")
     p.add_argument("--keep", action="store_true", help="keep the data dirs and logs (printed on stderr)")

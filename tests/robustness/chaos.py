@@ -136,7 +136,7 @@ class Chaos:
         cluster: StoreCluster,
         seconds: float,
         seed: int | None = None,
-        registers: int = 16,
+        registers: int = 32,
         register_clients: int = 4,
         ack_clients: int = 2,
         fault_kinds: tuple[str, ...] = FAULT_KINDS,
