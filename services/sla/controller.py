@@ -283,7 +283,7 @@ class SlaController:
             last_timestamp=_now_ts(),
             count=1,
         )
-        ev.metadata.generate_name = f"{sla.metadata.name}."
+        ev.metadata.name = f"{sla.metadata.name}.{time.time_ns():x}"  # like Kubernetes' event names
         ev.metadata.namespace = sla.metadata.namespace
         try:
             await self.client.create(ev)

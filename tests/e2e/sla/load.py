@@ -2,7 +2,7 @@
 
 CONCURRENCY asyncio workers each send GET / over a fresh connection (so iptables balances every
 request) back to back for SECONDS. Prints one JSON line per second ({"t", "n", "errors",
-"p99_ms"}: the requests that finished in that second) and a last one with the totals. Run it
+"p95_ms", "p99_ms"}: the requests that finished in that second) and a last one with the totals. Run it
 inside a lab namespace (`ip netns exec`), never from the host.
 """
 
@@ -14,11 +14,11 @@ import sys
 import time
 
 
-def p99(values: list[float]) -> float | None:
+def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
-    return round(values[min(len(values) - 1, int(0.99 * len(values)))] * 1000, 1)
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1)
 
 
 async def one(host: str, port: int) -> None:
@@ -59,12 +59,19 @@ async def main() -> None:
         while time.monotonic() < deadline + 1:
             await asyncio.sleep(max(0.0, start + sec + 1.05 - time.monotonic()))
             lat = per_second.get(sec, [])
-            print(json.dumps({"t": sec, "n": len(lat), "errors": errors.get(sec, 0), "p99_ms": p99(lat)}), flush=True)
+            row = {
+                "t": sec,
+                "n": len(lat),
+                "errors": errors.get(sec, 0),
+                "p95_ms": pct(lat, 0.95),
+                "p99_ms": pct(lat, 0.99),
+            }
+            print(json.dumps(row), flush=True)
             sec += 1
 
     await asyncio.gather(report(), *(worker() for _ in range(conc)))
     every = [x for v in per_second.values() for x in v]
-    total = {"requests": len(every), "errors": sum(errors.values()), "p99_ms": p99(every)}
+    total = {"requests": len(every), "errors": sum(errors.values()), "p99_ms": pct(every, 0.99)}
     print(json.dumps({"total": total}), flush=True)
 
 
