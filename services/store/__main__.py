@@ -33,8 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--state-sync",
         choices=["full", "normal"],
-        default="full",
-        help="SQLite synchronous mode of state.db; normal is safe only behind the raft log (it replays lost applies)",
+        default="normal",
+        help="SQLite synchronous mode of state.db (default normal: the raft log, always synchronous=FULL, "
+        "replays any applies a crash loses; full adds one fsync per batch)",
     )
     p.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL, help=argparse.SUPPRESS)
     add_limit_flags(p)
