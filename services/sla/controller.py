@@ -32,7 +32,7 @@ from pinnace.common.units import (
 )
 from services.sla.collector import Windows
 from services.sla.cost import Prices, node_prices, pod_cost
-from services.sla.decide import Decision, Observation, Settings, decide
+from services.sla.decide import Decision, Observation, Settings, classify, decide
 
 log = get_logger("sla")
 RECENT_DECISIONS = 10
@@ -47,6 +47,7 @@ class History:
     last_change: float = 0.0
     settled: float = 0.0  # when the last change took effect (every replica ready)
     replicas: int = -1  # the replica count last seen (a change by someone else counts too)
+    at_risk_since: float = 0.0  # when the objective went at risk (0: it is not)
 
     def fresh_since(self) -> float:
         """Start of the part of the window that reflects the current replica count."""
@@ -180,6 +181,11 @@ class SlaController:
             hist.settled = now
         since = hist.fresh_since()
         p_ms = window.percentile_ms(fraction, now, since)
+        state = classify(p_ms, objective * 1000)
+        if state != "AtRisk":
+            hist.at_risk_since = 0.0
+        elif not hist.at_risk_since:
+            hist.at_risk_since = now
         compliance = window.compliance(objective * 1000, now, since)
         obs = Observation(
             percentile_ms=p_ms,
@@ -195,6 +201,7 @@ class SlaController:
             since_last_down=now - hist.last_down,
             since_last_change=now - hist.last_change,
             fraction=fraction,
+            at_risk_for=now - hist.at_risk_since if hist.at_risk_since else 0.0,
         )
         d = decide(obs, self.settings)
         if d.replicas != replicas:

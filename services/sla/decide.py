@@ -27,6 +27,7 @@ class Observation:
     since_last_down: float
     since_last_change: float
     fraction: float = 0.99  # the objective's share of requests (spec.percent)
+    at_risk_for: float = math.inf  # seconds the objective has been at risk without a break
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Settings:
     down_cooldown: float = 45.0
     max_step_factor: float = 2.0  # never more than double at once
     max_down_samples: int = 200  # cap on the evidence a scale down waits for
+    at_risk_hold: float = 6.0  # at risk (not violated) this long before adding a replica
 
 
 def down_samples(fraction: float, s: Settings) -> int:
@@ -54,6 +56,14 @@ def down_samples(fraction: float, s: Settings) -> int:
 
 def fmt_ms(ms: float) -> str:
     return "errors/timeouts" if math.isinf(ms) else f"{ms:.0f}ms"
+
+
+def classify(percentile_ms: float | None, objective_ms: float) -> str:
+    """Met, AtRisk or Violated for an observed percentile; Unknown without one."""
+    if percentile_ms is None:
+        return "Unknown"
+    ratio = percentile_ms / objective_ms
+    return "Violated" if ratio > 1 else ("AtRisk" if ratio > AT_RISK else "Met")
 
 
 def affordable(obs: Observation) -> int:
@@ -74,13 +84,15 @@ def decide(obs: Observation, s: Settings = Settings()) -> Decision:
         return Decision("Hold", cur, "Unknown", f"{obs.samples} fresh samples; waiting for {s.min_samples}")
     p, objective = obs.percentile_ms, obs.objective_ms
     ratio = p / objective
-    state = "Violated" if ratio > 1 else ("AtRisk" if ratio > AT_RISK else "Met")
+    state = classify(p, objective)
     evidence = f"p{obs.fraction * 100:g}={fmt_ms(p)} vs objective {fmt_ms(objective)} over {obs.samples} samples"
     if state != "Met":
         if obs.ready_replicas < cur or obs.since_last_change < s.up_cooldown:
             return Decision("Hold", cur, state, f"{evidence}; waiting for the last change to take effect")
         if ratio > 1:
             want = max(math.ceil(cur * min(ratio, s.max_step_factor)), cur + 1)
+        elif obs.at_risk_for < s.at_risk_hold:
+            return Decision("Hold", cur, state, f"{evidence}; at risk for {obs.at_risk_for:.0f}s, watching")
         else:
             want = cur + 1
         if want > cap:

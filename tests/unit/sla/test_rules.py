@@ -145,3 +145,10 @@ def test_errors_are_a_violation_with_a_readable_reason() -> None:
 
 def test_scale_up_waits_for_fresh_samples() -> None:
     assert decide(_obs(400, samples=5)).action == "Hold"
+
+
+def test_at_risk_adds_a_replica_only_when_it_persists() -> None:
+    assert decide(_obs(180, at_risk_for=2)).action == "Hold"
+    d = decide(_obs(180, at_risk_for=Settings().at_risk_hold))
+    assert (d.action, d.replicas) == ("ScaleUp", 3)
+    assert decide(_obs(300, at_risk_for=0)).action == "ScaleUp"  # a violation does not wait
