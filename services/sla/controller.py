@@ -88,6 +88,7 @@ class SlaController:
         self.queue: WorkQueue[str] = WorkQueue("sla")
         self.windows = Windows(self._window_seconds)
         self.history: dict[str, History] = {}
+        self._started = False
         self.slas.add_handler(
             on_add=lambda o: self.queue.add(_key(o)),
             on_update=lambda o, n: self._on_update(o, n),
@@ -112,6 +113,10 @@ class SlaController:
         return 30.0
 
     async def start(self) -> None:
+        """Start the informers (once: leading again after a lost lease reuses them)."""
+        if self._started:
+            return
+        self._started = True
         for inf in (self.slas, self.deployments, self.pods, self.nodes):
             await inf.start()
         for inf in (self.slas, self.deployments, self.pods, self.nodes):
