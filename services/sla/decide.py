@@ -41,7 +41,7 @@ class Decision:
 @dataclass(frozen=True)
 class Settings:
     min_samples: int = 20  # to act on a violation
-    up_cooldown: float = 10.0  # after a change, wait for new pods to count in the window
+    up_cooldown: float = 5.0  # after a change (fresh samples from the new pods are required too)
     down_cooldown: float = 45.0
     max_step_factor: float = 2.0  # never more than double at once
     max_down_samples: int = 200  # cap on the evidence a scale down waits for
