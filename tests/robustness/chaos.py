@@ -225,12 +225,18 @@ class Chaos:
         t0 = time.monotonic()
         try:
             o = await self._stub().Get(store_pb2.GetRequest(kind=KIND, namespace=self.ns, name=key), timeout=OP_TIMEOUT)
-        except grpc.aio.AioRpcError:
+        except grpc.aio.AioRpcError as e:
+            self._missing(key, e, "Get")
             return None  # a failed read has no effect: not recorded
         v = o.lease.spec.holder_identity
         self.history.append(lin.Op(cid, t0, time.monotonic(), "read", key, None, v))
         self.report.ops["read"] += 1
         return v, o.lease.metadata.resource_version
+
+    def _missing(self, key: str, e: grpc.aio.AioRpcError, what: str) -> None:
+        """Registers always exist: NOT_FOUND (or any definite refusal) for one is a violation."""
+        if e.code() in DEFINITE_FAILURES:
+            self.report.violations.append(f"{what} of register {key}: {e.code().name}: {e.details()}")
 
     async def _write(self, cid: int, key: str, value: str) -> None:
         t0 = time.monotonic()
@@ -241,6 +247,7 @@ class Chaos:
             done: float | None = time.monotonic()
         except grpc.aio.AioRpcError as e:
             if e.code() in DEFINITE_FAILURES:
+                self._missing(key, e, "Update")
                 return
             done = None
             self.report.unknown_ops += 1
@@ -260,6 +267,7 @@ class Chaos:
             if e.code() == grpc.StatusCode.ABORTED:
                 done, ok = time.monotonic(), False
             elif e.code() in DEFINITE_FAILURES:
+                self._missing(key, e, "CAS")
                 return
             else:
                 done, ok = None, None
