@@ -140,7 +140,9 @@ def test_converges_after_component_restarts(cluster: LabCluster) -> None:
     eventually(lambda: len(ready_ips(cluster)) == 3, 120, "3 ready pods")
 
     before = {x["name"]: x for x in cluster.status()["components"]}
-    victims = [n for n in before if n in ("scheduler", "controllers") or n.endswith(("/nodeagent", "/netagent"))]
+    victims = [
+        n for n in before if n in ("scheduler", "controllers") or n.endswith(("/nodeagent", "/netagent", "/volagent"))
+    ]
     assert "scheduler" in victims and any(v.endswith("/nodeagent") for v in victims), sorted(before)
 
     def kill(names: list[str]) -> None:
@@ -155,7 +157,7 @@ def test_converges_after_component_restarts(cluster: LabCluster) -> None:
     time.sleep(1)
     kill([v for v in victims if v.endswith("/nodeagent")])
     time.sleep(1)
-    kill([v for v in victims if v.endswith("/netagent")])
+    kill([v for v in victims if v.endswith(("/netagent", "/volagent"))])
     client.mutate(apps_pb2.Deployment, "conv", "default", lambda d: setattr(d.spec, "replicas", 4))
 
     def restarted() -> bool:
