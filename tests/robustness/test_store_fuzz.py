@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
 from tests.support.store import StoreCluster, start_store
 
-EXAMPLES = int(os.environ.get("PINNACE_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("PINNACE_FUZZ_EXAMPLES", "400"))
 DEADLINE = 5.0
 KINDS = [f.name for f in object_pb2.Object.DESCRIPTOR.oneofs_by_name["kind"].fields]
 CLEAR = {
