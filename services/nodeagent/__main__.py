@@ -69,8 +69,14 @@ async def run(cfg: AgentConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await agent.start()
-    await stop.wait()
+    starting = asyncio.create_task(agent.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while still waiting for the store or the runtime
+        starting.cancel()
+    else:
+        starting.result()
+        await stopping
     get_logger("nodeagent").info("stopping; pods keep running")
     await agent.stop()
 

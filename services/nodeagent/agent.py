@@ -111,7 +111,15 @@ class NodeAgent:
     async def start(self) -> None:
         os.makedirs(os.path.join(self.cfg.data_dir, "pods"), exist_ok=True)
         os.makedirs(self.cfg.run_dir, exist_ok=True)
-        await self.runtime.start()
+        delay = 0.5
+        while True:
+            try:
+                await self.runtime.start()
+                break
+            except Exception as e:  # e.g. dockerd not up yet: wait for it, like the kubelet
+                log.warning("container runtime not available; retrying", runtime=self.runtime.name, error=str(e))
+                await asyncio.sleep(delay)
+                delay = min(10.0, delay * 2)
         self.server = build_server(
             "nodeagent",
             None,
