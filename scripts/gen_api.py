@@ -8,6 +8,7 @@ to `pinnace.api.*` so the generated modules live flat in pinnace/api/.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -40,8 +41,18 @@ def generate(dest: Path) -> None:
             f"--mypy_grpc_out={tmp}",
             *protos,
         ]
-        if protoc.main(args) != 0:
-            raise SystemExit("protoc failed")
+        # The mypy plugins announce every file on stderr; keep that quiet unless protoc fails.
+        saved = os.dup(2)
+        with open(os.path.join(tmp, "protoc.log"), "w") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                rc = protoc.main(args)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+        if rc != 0:
+            raise SystemExit("protoc failed:\n" + Path(tmp, "protoc.log").read_text())
+        os.unlink(os.path.join(tmp, "protoc.log"))
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted((Path(tmp) / "pinnace" / "v1").iterdir()):
             text = f.read_text()
