@@ -20,8 +20,13 @@ import pytest
 
 from tests.support.store import REPO, free_port, start_store
 
-if os.geteuid() != 0:
-    pytest.skip("node agent e2e tests need root (network namespaces, mounts, cgroups)", allow_module_level=True)
+
+@pytest.fixture(scope="session", autouse=True)
+def _need_root() -> None:
+    """Every test here needs root; skip (never silently pass) without it."""
+    if os.geteuid() != 0:
+        pytest.skip("node agent e2e tests need root (network namespaces, mounts, cgroups)")
+
 
 CGROUP = "/sys/fs/cgroup"
 
