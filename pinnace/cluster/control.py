@@ -208,14 +208,35 @@ def _unmount_under(root: str) -> None:
         subprocess.run(["umount", "-l", target], capture_output=True, check=False)
 
 
-def _remove_cgroups() -> None:
+def _node_cgroups(spec: ClusterSpec) -> list[Path]:
+    """This cluster's pod cgroups: pinnace/<node> (v1, under each controller) or pinnace.slice/<node>."""
     base = Path("/sys/fs/cgroup")
-    for top in [*base.glob("pinnace*"), *base.glob("*/pinnace")]:
+    found: list[Path] = []
+    for node in spec.node_names:
+        found += [*base.glob(f"*/pinnace/{node}"), *base.glob(f"pinnace.slice/{node}"), *base.glob(f"pinnace/{node}")]
+    return [d for d in found if d.is_dir()]
+
+
+def _kill_cgroup_processes(spec: ClusterSpec) -> None:
+    """Kill what still runs in the nodes' pod cgroups (hostNetwork pods have no namespace to find them by)."""
+    for top in _node_cgroups(spec):
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+
+def _remove_cgroups(spec: ClusterSpec) -> None:
+    for top in _node_cgroups(spec):
         for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 d.rmdir()
         with contextlib.suppress(OSError):
             top.rmdir()
+    for parent in [*Path("/sys/fs/cgroup").glob("*/pinnace"), *Path("/sys/fs/cgroup").glob("pinnace.slice")]:
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only when no other cluster still uses it
 
 
 def down(spec: ClusterSpec, say: Say) -> None:
@@ -232,13 +253,15 @@ def down(spec: ClusterSpec, say: Say) -> None:
             time.sleep(0.2)
         if supervisor_pid(spec) is not None:
             os.kill(pid, signal.SIGKILL)
+    _kill_cgroup_processes(spec)
     for ns in pod_netns:
         lab.delete_ns(ns)
     say("removing namespaces, links and routes")
     lab.teardown(spec)
     _unmount_under(spec.data_dir)
     _unmount_under(spec.run_dir)
-    _remove_cgroups()
+    time.sleep(0.2)
+    _remove_cgroups(spec)
     with contextlib.suppress(FileNotFoundError):
         spec.status_file.unlink()
     say("cluster is down (data kept in " + spec.data_dir + "; `pinnace down --purge` removes it)")
