@@ -32,6 +32,10 @@ GRPC_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Server side: accept the clients' 10 s keepalive pings on idle links (gRPC's default minimum
+    # is 5 minutes, after which it answers GOAWAY too_many_pings and drops the peer connection).
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
 
 MessageHandler = Callable[[list[Message]], None]
