@@ -57,6 +57,9 @@ def components(spec: ClusterSpec) -> list[Component]:
             "--listen", f"{CONTROL_PLANE_IP}:{STORE_PORT + i}",
             "--data-dir", str(spec.root / f"store-{i + 1}"),
             "--service-cidr", SERVICE_CIDR,
+            # Generous per-client limits: far above what a component needs, low enough that one
+            # runaway client cannot starve the others.
+            "--max-requests-per-second", "3000", "--max-watchers-per-client", "500",
         ]  # fmt: skip
         if spec.store_replicas > 1:
             argv += ["--peers", peers, "--peer-listen", f"{CONTROL_PLANE_IP}:{PEER_PORT + i}"]
