@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 
 from pinnace.client import AsyncClient, Informer, WorkQueue, run_workers
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
-from services.controllers.events import EventRecorder
 
 M = TypeVar("M", bound=Message)
 log = get_logger("controllers")

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 
 from pinnace.client import AsyncClient, LeaderElector
+from pinnace.client.events import EventRecorder
 from services.controllers.base import Context, Controller, Options, SharedInformers
 from services.controllers.deployment import DeploymentController
 from services.controllers.endpoints import EndpointsController
-from services.controllers.events import EventRecorder
 from services.controllers.garbagecollector import GarbageCollector
 from services.controllers.nodeipam import NodeIpamController
 from services.controllers.nodelifecycle import NodeLifecycleController

@@ -18,9 +18,9 @@ from prometheus_client import Counter, Histogram
 
 from pinnace.api import node_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, Informer, errors
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
 from services.scheduler.cache import NodeCache, pod_key
-from services.scheduler.events import EventRecorder
 from services.scheduler.framework import Decision, Framework
 from services.scheduler.plugins import default_plugins
 from services.scheduler.queue import SchedulingQueue

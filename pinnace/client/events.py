@@ -1,6 +1,6 @@
-"""Event recording: Kubernetes-style Events (with repeat counting), written in the background and
-best-effort (rate-limited; a full queue or an empty token bucket drops events rather than slowing
-scheduling down)."""
+"""Event recording for components (scheduler, controllers, ...): Kubernetes-style Events with repeat
+counting, like client-go's record package. Written in the background and best-effort: rate-limited, and
+a full queue or an empty token bucket drops events rather than slowing the component down."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api import cluster_pb2
-from pinnace.client import AsyncClient, errors
+from pinnace.client import errors
+from pinnace.client.aio import AsyncClient
 from pinnace.common import kinds
 from pinnace.common.logging import get_logger
 
