@@ -17,7 +17,7 @@ import grpc
 
 from pinnace.api import object_pb2, storage_pb2, store_pb2, store_pb2_grpc
 from pinnace.cluster import lab
-from pinnace.cluster.layout import ClusterSpec
+from pinnace.cluster.layout import ClusterSpec, node_cgroup_root
 from pinnace.cluster.pki import issue_all
 from pinnace.common import tls
 
@@ -209,11 +209,14 @@ def _unmount_under(root: str) -> None:
 
 
 def _node_cgroups(spec: ClusterSpec) -> list[Path]:
-    """This cluster's pod cgroups: pinnace/<node> (v1, under each controller) or pinnace.slice/<node>."""
+    """This cluster's pod cgroups: node_cgroup_root (v1: under each controller; v2: at the top)."""
     base = Path("/sys/fs/cgroup")
     found: list[Path] = []
     for node in spec.node_names:
-        found += [*base.glob(f"*/pinnace/{node}"), *base.glob(f"pinnace.slice/{node}"), *base.glob(f"pinnace/{node}")]
+        root = node_cgroup_root(spec.prefix, node)
+        found += [*base.glob(f"*/{root}"), *base.glob(root)]
+        if spec.prefix == "pinnace":
+            found += base.glob(f"pinnace.slice/{node}")
     return [d for d in found if d.is_dir()]
 
 
@@ -234,7 +237,12 @@ def _remove_cgroups(spec: ClusterSpec) -> None:
                 d.rmdir()
         with contextlib.suppress(OSError):
             top.rmdir()
-    for parent in [*Path("/sys/fs/cgroup").glob("*/pinnace"), *Path("/sys/fs/cgroup").glob("pinnace.slice")]:
+    lab_root = node_cgroup_root(spec.prefix, "").rstrip("/")
+    for parent in [
+        *Path("/sys/fs/cgroup").glob(f"*/{lab_root}"),
+        *Path("/sys/fs/cgroup").glob(lab_root),
+        *Path("/sys/fs/cgroup").glob("pinnace.slice"),
+    ]:
         with contextlib.suppress(OSError):
             parent.rmdir()  # only when no other cluster still uses it
 

@@ -19,6 +19,12 @@ NODE_AGENT_PORT = 10250
 SLA_PORT = 7300
 
 
+def node_cgroup_root(prefix: str, node: str) -> str:
+    """A node agent's cgroup path under each controller: pinnace/<node> for the default lab,
+    pinnace-<prefix>/<node> for others (cgroups are host-wide and node names repeat across labs)."""
+    return f"pinnace/{node}" if prefix == "pinnace" else f"pinnace-{prefix}/{node}"
+
+
 def node_ip(index: int) -> str:
     """Underlay address of node number index (0-based)."""
     return f"{UNDERLAY_PREFIX}.{10 + index}"

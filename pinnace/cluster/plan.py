@@ -15,6 +15,7 @@ from pinnace.cluster.layout import (
     SLA_PORT,
     STORE_PORT,
     ClusterSpec,
+    node_cgroup_root,
     node_ip,
 )
 
@@ -166,7 +167,7 @@ def components(spec: ClusterSpec) -> list[Component]:
                     # cgroups are host-wide: another lab's node of the same name must not see (and
                     # collect as orphans) this lab's pods
                     "--cgroup-root",
-                    f"pinnace/{node}" if spec.prefix == "pinnace" else f"pinnace-{spec.prefix}/{node}",
+                    node_cgroup_root(spec.prefix, node),
                     *_common(spec, ident),
                 ],
                 ns,
