@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -67,7 +68,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCluster]:
         yield c
     finally:
         c.down()
-        left = c.leftovers()
+        left = c.leftovers() + [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/pinnace-{PREFIX}")]
         assert not left, f"pinnace down left things behind: {left}"
 
 
@@ -117,13 +118,18 @@ def test_scales_up_to_the_objective_caps_at_budget_and_back_down(cluster: LabClu
 
         cluster.client.mutate(sla_pb2.ApiSla, "slow-sla", "default", set_budget)
         eventually(lambda: scenario.replicas(cluster) == 2, 30, what="down to the budget")
-        eventually(lambda: scenario.condition(scenario.sla(cluster), "OverBudget"), 45, what="OverBudget")
+        # Still violated with two: it wants more, says OverBudget (a Warning event) and stays at two.
+        eventually(
+            lambda: any(e.reason == "OverBudget" and e.type == "Warning" for e in _events(cluster)),
+            45,
+            what="an OverBudget event",
+        )
+        assert scenario.condition(scenario.sla(cluster), "OverBudget")
         seen = []
         for _ in range(8):
             seen.append(scenario.replicas(cluster))
             time.sleep(1)
         assert max(seen) == 2, seen
-        assert any(e.reason == "OverBudget" and e.type == "Warning" for e in _events(cluster))
     finally:
         load.stop()
 
