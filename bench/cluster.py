@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,21 +29,34 @@ def pod(i: int) -> pod_pb2.Pod:
 
 
 def startup_latencies(c: LabCluster, n: int, timeout: float = 300) -> list[float]:
+    """Create n pods; a watch (not polling) records when each is first seen Running."""
     assert c.client is not None
     created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    rev = c.client.list(pod_pb2.Pod, "default", label_selector="bench=pods").revision
+    done = threading.Event()
+
+    def watch() -> None:
+        assert c.client is not None
+        for ev in c.client.watch(pod_pb2.Pod, "default", from_revision=rev, label_selector="bench=pods"):
+            name = ev.object.metadata.name
+            if ev.type != "DELETED" and ev.object.status.phase == "Running" and name not in running:
+                running[name] = time.time()
+                if len(running) >= n:
+                    break
+            if done.is_set():
+                break
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     for i in range(n):
         created[f"bench-{i}"] = time.time()
         c.client.create(pod(i))
-    running: dict[str, float] = {}
-    deadline = time.time() + timeout
-    while len(running) < n and time.time() < deadline:
-        for p in c.client.list(pod_pb2.Pod, "default", label_selector="bench=pods").items:
-            if p.metadata.name not in running and p.status.phase == "Running":
-                running[p.metadata.name] = time.time()
-        time.sleep(0.05)
+    watcher.join(timeout)
+    done.set()
     for i in range(n):
         c.client.delete(pod_pb2.Pod, f"bench-{i}", "default", grace_period_seconds=0)
-    return sorted(running[k] - created[k] for k in running)
+    return sorted(running[k] - created[k] for k in running if k in created)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -192,12 +192,14 @@ def test_node_failure_replaces_its_pods(cluster: LabCluster) -> None:
     if not on_victim:
         pytest.skip("no web pod on node3 to replace")
     # Stop the node's agents for good and cut its link to the underlay.
-    subprocess.run(["pkill", "-STOP", "-f", f"node-name {victim} "], check=False)
+    # Only this lab's agents of that node: their command lines name this lab's data directory.
+    agents = f"{cluster.data_dir}/nodes/{victim}"
+    subprocess.run(["pkill", "-STOP", "-f", agents], check=False)
     subprocess.run(["ip", "-n", cluster.ns(victim), "link", "set", "eth0", "down"], check=False)
     eventually(
         lambda: len([p for p in running_pods(cluster, "app=web") if p.spec.node_name != victim]) >= 3,
         8 + 5 + 90,
         what="web pods replaced on the remaining nodes",
     )
-    subprocess.run(["pkill", "-CONT", "-f", f"node-name {victim} "], check=False)
+    subprocess.run(["pkill", "-CONT", "-f", agents], check=False)
 
