@@ -9,10 +9,9 @@ bash scripts/setup.sh
 site=/var/lib/pinnace/example-site.git
 if [ ! -d "$site" ]; then
   work=$(mktemp -d)
-  mkdir -p "$work/site"
-  printf '<h1>Hello from Pinnace</h1>\n<p>Served from a gitRepo volume.</p>\n' > "$work/site/index.html"
+  printf '<h1>Hello from Pinnace</h1>\n<p>Served from a gitRepo volume.</p>\n' > "$work/index.html"
   git -C "$work" init -q -b main
-  git -C "$work" add site
+  git -C "$work" add index.html
   git -C "$work" -c user.name=pinnace -c user.email=pinnace@localhost commit -qm "example site"
   mkdir -p /var/lib/pinnace
   git clone -q --bare "$work" "$site"
