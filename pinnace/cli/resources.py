@@ -129,6 +129,12 @@ def _print_objs(info: kinds.KindInfo, objs: list[Any], args: argparse.Namespace,
                 print("   ".join(r), flush=True)
 
 
+EMPTY_LIST = {
+    "json": '{\n    "apiVersion": "v1",\n    "items": [],\n    "kind": "List"\n}\n',
+    "yaml": "apiVersion: v1\nitems: []\nkind: List\n",
+}
+
+
 def cmd_get(args: argparse.Namespace) -> int:
     if args.output and args.output not in ("wide", "yaml", "json", "name"):
         raise CLIError(f"unknown output format {args.output!r}", "use -o wide, yaml, json or name", usage=True)
@@ -154,6 +160,10 @@ def cmd_get(args: argparse.Namespace) -> int:
                 client, info, names, ns, args.selector, args.field_selector, ignore_not_found=args.ignore_not_found
             )
             if not objs:
+                if args.output in ("yaml", "json") and not names and not many:
+                    # Like kubectl: a list query with no results is an empty List, not nothing.
+                    sys.stdout.write(EMPTY_LIST[args.output])
+                    return 0
                 continue
             if any_found and not args.output:
                 print()

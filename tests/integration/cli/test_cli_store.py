@@ -388,3 +388,9 @@ def test_describe_pending_pod_events_and_wait(env: dict[str, str], store: StoreC
         assert "pod-template-hash" not in after.spec.template.metadata.labels
         p = run(env, "rollout", "status", "deploy/roll", "--no-watch", check=False)
         assert p.returncode == 1 and "Waiting for deployment" in p.stdout
+
+
+def test_get_list_with_no_results_prints_an_empty_list(env: dict[str, str]) -> None:
+    out = run(env, "get", "pods", "-l", "app=nothing-matches", "-o", "json").stdout
+    assert json.loads(out) == {"apiVersion": "v1", "items": [], "kind": "List"}
+    assert "items: []" in run(env, "get", "pods", "-l", "app=nothing-matches", "-o", "yaml").stdout
