@@ -262,7 +262,11 @@ def down(spec: ClusterSpec, say: Say) -> None:
         if supervisor_pid(spec) is not None:
             os.kill(pid, signal.SIGKILL)
     _kill_cgroup_processes(spec)
-    for ns in pod_netns:
+    # Pods the store no longer lists (e.g. evicted while their node was down) still have the
+    # namespace their node agent made: the agents' own pod records name them too.
+    for pod_dir in spec.root.glob("nodes/*/pods/*"):
+        pod_netns.append("pn-" + pod_dir.name.replace("-", "")[:12])
+    for ns in sorted(set(pod_netns)):
         lab.delete_ns(ns)
     say("removing namespaces, links and routes")
     lab.teardown(spec)
