@@ -137,6 +137,10 @@ class LabCluster:
             name = ns.split(" ")[0]
             if name.startswith(self.prefix + "-"):
                 found.append(f"netns {name}")
+        for pod_dir in self.data_dir.glob("nodes/*/pods/*"):
+            netns = "pn-" + pod_dir.name.replace("-", "")[:12]
+            if Path("/run/netns", netns).exists():
+                found.append(f"pod netns {netns}")
         procs = subprocess.run(["pgrep", "-af", str(self.data_dir)], capture_output=True, text=True).stdout
         found += [f"process {p}" for p in procs.splitlines() if "pgrep" not in p]
         with open("/proc/mounts") as f:
