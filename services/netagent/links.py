@@ -140,6 +140,11 @@ def setup_pod(netns_path: str, uid: str, bridge: str, ip: str, prefix_length: in
             idx = _lookup(ipr, host)
             assert idx is not None
             _configure_pod_side(netns_path, tmp, ip, prefix_length, gateway, mtu)
+            # A new veth has a new MAC: forget what the node knew for this IP (an earlier pod's, or
+            # this pod's previous veth), or the node keeps sending to the old MAC until the entry
+            # goes stale and is probed again — seconds in which the node cannot reach the pod.
+            with contextlib.suppress(NetlinkError):
+                ipr.neigh("del", dst=ip, ifindex=br)
         ipr.link("set", index=idx, master=br, mtu=mtu, state="up")
         with contextlib.suppress(NetlinkError):
             ipr.link("set", index=idx, kind="bridge_slave", IFLA_BRPORT_MODE=1)  # hairpin
