@@ -21,8 +21,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pinnace.api import cluster_pb2, node_pb2, pod_pb2
 from pinnace.client import errors
 from pinnace.common.logging import get_logger
+from pinnace.common.tolerations import tolerates
 from services.controllers.base import Controller
-from services.controllers.podutil import tolerates
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from google.protobuf.message import Message
 
-from pinnace.api import meta_pb2, node_pb2, pod_pb2
+from pinnace.api import meta_pb2, pod_pb2
 from pinnace.common import kinds
 
 
@@ -93,14 +93,3 @@ def copy_of(msg: Message) -> Message:
     out = type(msg)()
     out.CopyFrom(msg)
     return out
-
-
-def tolerates(tol: pod_pb2.Toleration, taint: node_pb2.Taint) -> bool:
-    """Kubernetes' ToleratesTaint: effect matches (or is empty), then Exists or Equal on key/value."""
-    if tol.effect and tol.effect != taint.effect:
-        return False
-    if tol.operator == "Exists":
-        return not tol.key or tol.key == taint.key
-    if tol.operator not in ("", "Equal"):
-        return False
-    return tol.key == taint.key and tol.value == taint.value

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pinnace.api import cluster_pb2, meta_pb2, node_pb2
 from pinnace.client import errors
+from pinnace.common.capabilities import nfs_client_available
 from pinnace.common.logging import get_logger
 from services.nodeagent.podstatus import ts
 
@@ -33,17 +34,6 @@ def meminfo() -> dict[str, int]:
             if len(parts) >= 2 and parts[1].isdigit():
                 out[parts[0].rstrip(":")] = int(parts[1]) * (1024 if len(parts) > 2 else 1)
     return out
-
-
-def nfs_client() -> bool:
-    """Whether the kernel can mount NFS (listed in /proc/filesystems, or a loadable module exists)."""
-    with contextlib.suppress(OSError), open("/proc/filesystems") as f:
-        if any(line.split()[-1] in ("nfs", "nfs4") for line in f if line.strip()):
-            return True
-    release = platform.release()
-    return os.path.exists(f"/lib/modules/{release}/kernel/fs/nfs/nfs.ko") or os.path.exists(
-        f"/lib/modules/{release}/kernel/fs/nfs/nfs.ko.xz"
-    )
 
 
 def default_address() -> str:
@@ -79,7 +69,7 @@ def build_node(
             "kubernetes.io/hostname": name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
-            "pinnace.io/nfs-client": "true" if nfs_client() else "false",
+            "pinnace.io/nfs-client": "true" if nfs_client_available() else "false",
         }
     )
     if labels:

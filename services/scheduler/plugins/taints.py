@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
 from pinnace.api import node_pb2, pod_pb2
+from pinnace.common.tolerations import untolerated
 from services.scheduler.cache import BoolArray, FloatArray, IntArray
 from services.scheduler.framework import Cycle, FilterPlugin, ScorePlugin, normalize
-
-
-def tolerates(tol: pod_pb2.Toleration, taint: node_pb2.Taint) -> bool:
-    """Kubernetes' ToleratesTaint: effect matches (or empty), then Exists or Equal on key/value."""
-    if tol.effect and tol.effect != taint.effect:
-        return False
-    if tol.operator == "Exists":
-        return not tol.key or tol.key == taint.key
-    if tol.operator not in ("", "Equal"):
-        return False
-    return tol.key == taint.key and tol.value == taint.value
-
-
-def untolerated(
-    taints: Iterable[node_pb2.Taint], tolerations: Iterable[pod_pb2.Toleration], effects: tuple[str, ...]
-) -> list[node_pb2.Taint]:
-    tols = list(tolerations)
-    return [t for t in taints if t.effect in effects and not any(tolerates(x, t) for x in tols)]
 
 
 def taint_text(t: node_pb2.Taint) -> str:

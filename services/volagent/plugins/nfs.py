@@ -1,52 +1,20 @@
 """nfs: mount server:path with the kernel NFS client under the pod's volume directory.
 
-The node advertises whether it can do this (label pinnace.io/nfs-client); the node agent
-calls `nfs_client_available()` to set it, and the scheduler keeps NFS pods off nodes without
-a client. A failed mount is a FAILED_PRECONDITION with mount's own message; the node agent
-retries it.
+The node advertises whether it can do this (label pinnace.io/nfs-client, set by the node agent
+from pinnace.common.capabilities, the same check this plugin makes before mounting), and the
+scheduler keeps NFS pods off nodes without a client. A failed mount is a FAILED_PRECONDITION
+with mount's own message; the node agent retries it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 
+from pinnace.common.capabilities import nfs_client_available, nfs_client_status
 from services.volagent import mounts
 from services.volagent.errors import VolumeError
 
 MOUNT_TIMEOUT = 60.0
-
-
-def _kernel_has_nfs() -> bool:
-    try:
-        with open("/proc/filesystems", encoding="utf-8") as f:
-            for line in f:
-                if line.split()[-1:] in (["nfs"], ["nfs4"]):
-                    return True
-    except OSError:
-        return False
-    release = os.uname().release
-    for base in (f"/lib/modules/{release}/kernel/fs/nfs", f"/usr/lib/modules/{release}/kernel/fs/nfs"):
-        if os.path.isdir(base):
-            return True  # loadable module: mount will modprobe it
-    return False
-
-
-def nfs_client_status() -> tuple[bool, str]:
-    """(can this node mount NFS, why not). Needs the kernel client and the mount.nfs helper."""
-    if not _kernel_has_nfs():
-        return False, "the kernel has no NFS client (no nfs in /proc/filesystems and no nfs module)"
-    helper = shutil.which("mount.nfs") or next(
-        (p for p in ("/sbin/mount.nfs", "/usr/sbin/mount.nfs") if os.path.exists(p)), None
-    )
-    if helper is None:
-        return False, "mount.nfs is not installed (package nfs-common / nfs-utils)"
-    return True, ""
-
-
-def nfs_client_available() -> bool:
-    """True when this node can mount NFS volumes (value of the node label pinnace.io/nfs-client)."""
-    return nfs_client_status()[0]
 
 
 def mount_args(server: str, export: str, target: str, read_only: bool, options: list[str]) -> list[str]:
@@ -77,3 +45,6 @@ def setup(volume: str, path: str, server: str, export: str, read_only: bool, opt
         mounts.run_mount(mount_args(server, export, path, read_only, options or []), timeout=MOUNT_TIMEOUT)
     except OSError as exc:
         raise VolumeError(f"nfs volume {volume}: mount {server}:{export} failed: {exc.strerror or exc}") from exc
+
+
+__all__ = ["mount_args", "nfs_client_available", "nfs_client_status", "setup"]
