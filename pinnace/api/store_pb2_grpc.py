@@ -70,6 +70,16 @@ class StoreStub:
                 request_serializer=pinnace_dot_v1_dot_store__pb2.WatchRequest.SerializeToString,
                 response_deserializer=pinnace_dot_v1_dot_store__pb2.WatchEvent.FromString,
                 _registered_method=True)
+        self.WatchBatches = channel.unary_stream(
+                '/pinnace.v1.Store/WatchBatches',
+                request_serializer=pinnace_dot_v1_dot_store__pb2.WatchRequest.SerializeToString,
+                response_deserializer=pinnace_dot_v1_dot_store__pb2.WatchEventBatch.FromString,
+                _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/pinnace.v1.Store/Batch',
+                request_serializer=pinnace_dot_v1_dot_store__pb2.BatchRequest.SerializeToString,
+                response_deserializer=pinnace_dot_v1_dot_store__pb2.BatchResponse.FromString,
+                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/pinnace.v1.Store/Status',
                 request_serializer=pinnace_dot_v1_dot_store__pb2.StatusRequest.SerializeToString,
@@ -134,6 +144,23 @@ class StoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBatches(self, request, context):
+        """Watch with the events that are ready at once sent in one stream message (same order, same
+        rules). One message per event costs each side more than the event itself; the SDK uses this.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Batch(self, request, context):
+        """Many independent writes in one call: each op succeeds or fails on its own, exactly as its
+        own call would, and results come back in order. The SDK coalesces concurrent writes into
+        these, so a busy client pays one call's overhead for many writes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Status(self, request, context):
         """Replica and raft status, for `pinnace status` and tests.
         """
@@ -185,6 +212,16 @@ def add_StoreServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=pinnace_dot_v1_dot_store__pb2.WatchRequest.FromString,
                     response_serializer=pinnace_dot_v1_dot_store__pb2.WatchEvent.SerializeToString,
+            ),
+            'WatchBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBatches,
+                    request_deserializer=pinnace_dot_v1_dot_store__pb2.WatchRequest.FromString,
+                    response_serializer=pinnace_dot_v1_dot_store__pb2.WatchEventBatch.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=pinnace_dot_v1_dot_store__pb2.BatchRequest.FromString,
+                    response_serializer=pinnace_dot_v1_dot_store__pb2.BatchResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
@@ -386,6 +423,60 @@ class Store:
             '/pinnace.v1.Store/Watch',
             pinnace_dot_v1_dot_store__pb2.WatchRequest.SerializeToString,
             pinnace_dot_v1_dot_store__pb2.WatchEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pinnace.v1.Store/WatchBatches',
+            pinnace_dot_v1_dot_store__pb2.WatchRequest.SerializeToString,
+            pinnace_dot_v1_dot_store__pb2.WatchEventBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pinnace.v1.Store/Batch',
+            pinnace_dot_v1_dot_store__pb2.BatchRequest.SerializeToString,
+            pinnace_dot_v1_dot_store__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

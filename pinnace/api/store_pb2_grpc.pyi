@@ -47,6 +47,15 @@ class StoreStub:
     """Delete; graceful when the object has finalizers or a grace period (deletion_timestamp is set first)."""
     Watch: _grpc.UnaryStreamMultiCallable[_store_pb2.WatchRequest, _store_pb2.WatchEvent]
     """Stream changes after a revision. OUT_OF_RANGE when that revision is compacted: relist."""
+    WatchBatches: _grpc.UnaryStreamMultiCallable[_store_pb2.WatchRequest, _store_pb2.WatchEventBatch]
+    """Watch with the events that are ready at once sent in one stream message (same order, same
+    rules). One message per event costs each side more than the event itself; the SDK uses this.
+    """
+    Batch: _grpc.UnaryUnaryMultiCallable[_store_pb2.BatchRequest, _store_pb2.BatchResponse]
+    """Many independent writes in one call: each op succeeds or fails on its own, exactly as its
+    own call would, and results come back in order. The SDK coalesces concurrent writes into
+    these, so a busy client pays one call's overhead for many writes.
+    """
     Status: _grpc.UnaryUnaryMultiCallable[_store_pb2.StatusRequest, _store_pb2.StatusResponse]
     """Replica and raft status, for `pinnace status` and tests."""
     Compact: _grpc.UnaryUnaryMultiCallable[_store_pb2.CompactRequest, _store_pb2.CompactResponse]
@@ -70,6 +79,15 @@ class StoreAsyncStub(StoreStub):
     """Delete; graceful when the object has finalizers or a grace period (deletion_timestamp is set first)."""
     Watch: _aio.UnaryStreamMultiCallable[_store_pb2.WatchRequest, _store_pb2.WatchEvent]  # type: ignore[assignment]
     """Stream changes after a revision. OUT_OF_RANGE when that revision is compacted: relist."""
+    WatchBatches: _aio.UnaryStreamMultiCallable[_store_pb2.WatchRequest, _store_pb2.WatchEventBatch]  # type: ignore[assignment]
+    """Watch with the events that are ready at once sent in one stream message (same order, same
+    rules). One message per event costs each side more than the event itself; the SDK uses this.
+    """
+    Batch: _aio.UnaryUnaryMultiCallable[_store_pb2.BatchRequest, _store_pb2.BatchResponse]  # type: ignore[assignment]
+    """Many independent writes in one call: each op succeeds or fails on its own, exactly as its
+    own call would, and results come back in order. The SDK coalesces concurrent writes into
+    these, so a busy client pays one call's overhead for many writes.
+    """
     Status: _aio.UnaryUnaryMultiCallable[_store_pb2.StatusRequest, _store_pb2.StatusResponse]  # type: ignore[assignment]
     """Replica and raft status, for `pinnace status` and tests."""
     Compact: _aio.UnaryUnaryMultiCallable[_store_pb2.CompactRequest, _store_pb2.CompactResponse]  # type: ignore[assignment]
@@ -132,6 +150,27 @@ class StoreServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_store_pb2.WatchEvent], _abc.AsyncIterator[_store_pb2.WatchEvent]]:
         """Stream changes after a revision. OUT_OF_RANGE when that revision is compacted: relist."""
+
+    @_abc_1.abstractmethod
+    def WatchBatches(
+        self,
+        request: _store_pb2.WatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_store_pb2.WatchEventBatch], _abc.AsyncIterator[_store_pb2.WatchEventBatch]]:
+        """Watch with the events that are ready at once sent in one stream message (same order, same
+        rules). One message per event costs each side more than the event itself; the SDK uses this.
+        """
+
+    @_abc_1.abstractmethod
+    def Batch(
+        self,
+        request: _store_pb2.BatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_store_pb2.BatchResponse, _abc.Awaitable[_store_pb2.BatchResponse]]:
+        """Many independent writes in one call: each op succeeds or fails on its own, exactly as its
+        own call would, and results come back in order. The SDK coalesces concurrent writes into
+        these, so a busy client pays one call's overhead for many writes.
+        """
 
     @_abc_1.abstractmethod
     def Status(
