@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -27,30 +28,40 @@ def lookalike_note(value: str) -> str:
     return ""
 
 
+# The public checks are pure and see the same keys, values and names over and over (the store
+# validates every write): they are memoized.
+
+
 def _with_note(value: str, message: str | None) -> str | None:
     return None if message is None else message + lookalike_note(value)
 
 
+@functools.lru_cache(maxsize=8192)
 def dns1123_label(value: str) -> str | None:
     return _with_note(value, _dns1123_label(value))
 
 
+@functools.lru_cache(maxsize=8192)
 def dns1123_subdomain(value: str) -> str | None:
     return _with_note(value, _dns1123_subdomain(value))
 
 
+@functools.lru_cache(maxsize=8192)
 def dns1035_label(value: str) -> str | None:
     return _with_note(value, _dns1035_label(value))
 
 
+@functools.lru_cache(maxsize=8192)
 def qualified_name(value: str) -> str | None:
     return _with_note(value, _qualified_name(value))
 
 
+@functools.lru_cache(maxsize=8192)
 def label_value(value: str) -> str | None:
     return _with_note(value, _label_value(value))
 
 
+@functools.lru_cache(maxsize=8192)
 def port_name(value: str) -> str | None:
     return _with_note(value, _port_name(value))
 

@@ -294,7 +294,8 @@ def validate_pod_spec(p: Problems, path: str, spec: pod_pb2.PodSpec, *, template
         p.at_least(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds, 0)
     if spec.HasField("active_deadline_seconds"):
         p.at_least(f"{path}.activeDeadlineSeconds", spec.active_deadline_seconds, 1)
-    _affinity(p, f"{path}.affinity", spec.affinity)
+    if spec.HasField("affinity"):
+        _affinity(p, f"{path}.affinity", spec.affinity)
     for i, t in enumerate(spec.tolerations):
         _toleration(p, f"{path}.tolerations[{i}]", t)
     for i, tsc in enumerate(spec.topology_spread_constraints):

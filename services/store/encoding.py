@@ -258,3 +258,13 @@ def list_response_bytes(items: list[bytes], revision: int, continue_token: str, 
     if remaining:
         parts += [b"\x20", varint(remaining)]
     return b"".join(parts)
+
+
+def batch_result_ok(value: bytes) -> bytes:
+    """One BatchResponse.results entry (field 1) holding a stored object."""
+    return ld(0x0A, ld(0x0A, value))
+
+
+def batch_result_error(code: int, message: str) -> bytes:
+    """One BatchResponse.results entry for a failed op: code (field 2) and message (field 3)."""
+    return ld(0x0A, b"\x10" + varint(code) + ld(0x1A, message.encode()))

@@ -151,9 +151,9 @@ class Limits:
 
     # ------------------------------------------------------------------ per call
 
-    def admit(self, context: Any, req: Any) -> None:
+    def admit(self, context: Any, req: Any, rate: bool = True) -> None:
         """Rate and size checks for one call; raises StoreError (RESOURCE_EXHAUSTED, INVALID_ARGUMENT)."""
-        if self._rate > 0:
+        if rate and self._rate > 0:
             self._take(context)
         if isinstance(req, Undecodable):
             raise StoreError(
