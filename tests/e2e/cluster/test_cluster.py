@@ -207,4 +207,3 @@ def test_node_failure_replaces_its_pods(cluster: LabCluster) -> None:
         what="web pods replaced on the remaining nodes",
     )
     subprocess.run(["pkill", "-CONT", "-f", agents], check=False)
-
