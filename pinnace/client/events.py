@@ -1,6 +1,13 @@
-"""Event recording for components (scheduler, controllers, ...): Kubernetes-style Events with repeat
-counting, like client-go's record package. Written in the background and best-effort: rate-limited, and
-a full queue or an empty token bucket drops events rather than slowing the component down."""
+"""Event recording for components (scheduler, controllers, node agent, PV binder, SLA controller):
+Kubernetes-style Events with repeat counting, like client-go's record package. Written in the background
+and best-effort: rate-limited, and a full queue or an empty token bucket drops events rather than slowing
+the component down; a failed write is logged and forgotten.
+
+    recorder = EventRecorder(client, "my-controller", host=identity)
+    recorder.start()                      # or: run `await recorder.run()` in a task of your own
+    recorder.emit(pod, "Normal", "Started", "Started container web", field_path="spec.containers{web}")
+    await recorder.stop()
+"""
 
 from __future__ import annotations
 
@@ -29,8 +36,8 @@ def _now() -> Timestamp:
     return ts
 
 
-def object_reference(obj: Message) -> Any:
-    """An ObjectReference naming a kind message."""
+def object_reference(obj: Message, field_path: str = "") -> Any:
+    """An ObjectReference naming a kind message (and a part of it: "spec.containers{web}")."""
     info = kinds.of_message(obj)
     m = kinds.meta(obj)
     ref = cluster_pb2.Event().involved_object
@@ -40,11 +47,13 @@ def object_reference(obj: Message) -> Any:
     ref.name = m.name
     ref.uid = m.uid
     ref.resource_version = m.resource_version
+    ref.field_path = field_path
     return ref
 
 
 class EventRecorder:
-    """emit() queues an Event; run() writes them. Repeats within 10 minutes bump `count` instead."""
+    """emit() queues an Event; run() (or start()/stop(), which run it in a task) writes them. Repeats
+    within 10 minutes bump `count` instead. emit() never blocks and never raises."""
 
     def __init__(
         self,
@@ -66,10 +75,21 @@ class EventRecorder:
         self.dropped = 0
         self.written = 0
         self._seen: dict[tuple[str, ...], tuple[cluster_pb2.Event, float]] = {}
+        self._may_update = True  # False once the store said we may not update Events
+        self._task: asyncio.Task[None] | None = None  # run() started by start()
+        self._runs = 0  # run()s in progress, ours or a caller's
 
-    def emit(self, obj: Message, type_: str, reason: str, message: str) -> None:
+    def emit(self, obj: Message, type_: str, reason: str, message: str, field_path: str = "") -> None:
+        """Queue an Event about `obj`; `field_path` names the part of it concerned, e.g.
+        "spec.containers{web}" for a container of a pod."""
+        try:
+            ref = object_reference(obj, field_path)
+        except Exception as exc:  # not a kind message: events must never fail the caller
+            self.dropped += 1
+            log.debug("event not recorded", reason=reason, error=str(exc))
+            return
         ev = cluster_pb2.Event(reason=reason, message=message, type=type_, count=1)
-        ev.involved_object.CopyFrom(object_reference(obj))
+        ev.involved_object.CopyFrom(ref)
         ev.source.component = self.component
         ev.source.host = self.host
         ev.reporting_component = self.component
@@ -99,10 +119,10 @@ class EventRecorder:
 
     async def _write(self, ev: cluster_pb2.Event) -> None:
         ref = ev.involved_object
-        key = (ref.kind, ref.namespace, ref.name, ref.uid, ev.reason, ev.message)
+        key = (ref.kind, ref.namespace, ref.name, ref.uid, ref.field_path, ev.type, ev.reason, ev.message)
         prior = self._seen.get(key)
         now = time.monotonic()
-        if prior is not None and now - prior[1] < REPEAT_WINDOW:
+        if prior is not None and now - prior[1] < REPEAT_WINDOW and self._may_update:
             old = prior[0]
             old.count += 1
             old.last_timestamp.CopyFrom(ev.last_timestamp)
@@ -111,8 +131,10 @@ class EventRecorder:
                 self._seen[key] = (await self.client.update(old), now)
                 self.written += 1
                 return
+            except errors.Forbidden:
+                self._may_update = False  # an identity that may create Events but not update them
             except errors.PinnaceError:
-                pass  # gone, changed, or not ours to update: record the repeat as a new Event
+                pass  # gone or changed: record the repeat as a new Event
         ev.metadata.name = f"{ref.name}.{uuid.uuid4().hex[:12]}"
         created = await self.client.create(ev)
         self.written += 1
@@ -126,17 +148,54 @@ class EventRecorder:
             ev = await self.queue.get()
             try:
                 await self._write(ev)
-            except errors.PinnaceError as exc:
+            except Exception as exc:  # best effort: a lost event must not stop the writer
                 log.debug("event not written", reason=ev.reason, error=str(exc))
             finally:
                 self.queue.task_done()
 
     async def run(self, workers: int = 2) -> None:
+        """Write queued events with `workers` concurrent writers until cancelled."""
         tasks = [asyncio.create_task(self._worker()) for _ in range(workers)]
+        self._runs += 1
         try:
             await asyncio.gather(*tasks)
         finally:
+            self._runs -= 1
             for t in tasks:
                 t.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- running in a task of its own ------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether start() has a writer running."""
+        return self._task is not None and not self._task.done()
+
+    def start(self, workers: int = 2) -> None:
+        """Write events in a background task until stop(); a no-op while already started."""
+        if not self.running:
+            self._task = asyncio.create_task(self.run(workers), name=f"events-{self.component}")
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued event has been written (or given up on); False on timeout or when
+        nothing is writing them."""
+        if not self._runs and not self.running:
+            return self.queue.empty()
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, drain: float = 0.0) -> None:
+        """Stop the background writer, first giving queued events up to `drain` seconds to be
+        written; whatever is left stays queued (a later start() writes it)."""
+        if drain > 0:
+            await self.flush(drain)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -14,19 +14,20 @@ import grpc
 
 from pinnace.api import nodelocal_pb2_grpc, pod_pb2
 from pinnace.client import AsyncClient, Informer
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
 from pinnace.common.server import build_server, health_serving
 from pinnace.common.tls import TLSConfig
 from services.nodeagent import metrics, podstate
 from services.nodeagent.api import ContainerRef, LookupError_, NodeAgentService
 from services.nodeagent.context import AgentContext
-from services.nodeagent.events import EventRecorder
 from services.nodeagent.node import NodeRegistrar, default_address
 from services.nodeagent.nodelocal import NetagentClient, VolagentClient
 from services.nodeagent.podworker import PodWorker, release_pod
 from services.nodeagent.runtimes.base import Runtime
 
 log = get_logger("nodeagent")
+EVENT_COMPONENT = "nodeagent"  # source.component of the Events about pods (the kubelet's "kubelet")
 
 
 @dataclass
@@ -84,6 +85,7 @@ class NodeAgent:
         self.cfg = cfg
         self.client = AsyncClient(cfg.store, tls=cfg.tls)
         self.runtime = runtime or make_runtime(cfg)
+        self.events = EventRecorder(self.client, EVENT_COMPONENT, host=cfg.node_name)
         self.ctx = AgentContext(
             client=self.client,
             runtime=self.runtime,
@@ -94,7 +96,7 @@ class NodeAgent:
             data_dir=cfg.data_dir,
             run_dir=cfg.run_dir,
             backoff_base=cfg.backoff_base,
-            events=EventRecorder(self.client, cfg.node_name),
+            events=self.events,
         )
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self.by_name: dict[str, str] = {}  # "ns/name" -> uid
@@ -111,6 +113,7 @@ class NodeAgent:
     async def start(self) -> None:
         os.makedirs(os.path.join(self.cfg.data_dir, "pods"), exist_ok=True)
         os.makedirs(self.cfg.run_dir, exist_ok=True)
+        self.events.start()
         delay = 0.5
         while True:
             try:
@@ -165,7 +168,7 @@ class NodeAgent:
         with contextlib.suppress(Exception):
             await self.ctx.netagent.close()
             await self.ctx.volagent.close()
-        await self.ctx.events.close()
+        await self.events.stop()
         await self.runtime.close()
         await self.client.close()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinnace.client.events import EventRecorder
 from services.nodeagent.nodelocal import NetagentClient, VolagentClient
 from services.nodeagent.runtimes.base import Runtime
 
@@ -24,7 +25,7 @@ class AgentContext:
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     on_running: Callable[[str, float], None] | None = None  # (pod uid, time) hook for metrics
-    events: Any = None  # services.nodeagent.events.EventRecorder (None = no events)
+    events: EventRecorder | None = None  # Events about pods, written while started (None = no events)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def pod_dir(self, uid: str) -> str:

@@ -81,7 +81,7 @@ class PodWorker:
     def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
         if self.ctx.events is not None:
             path = f"spec.containers{{{container}}}" if container else ""
-            self.ctx.events.emit(self.pod, type_, reason, message, path)
+            self.ctx.events.emit(self.pod, type_, reason, message, field_path=path)
 
     # -- inputs ------------------------------------------------------------------------------
     def update(self, pod: pod_pb2.Pod) -> None:

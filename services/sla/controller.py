@@ -4,7 +4,8 @@ workload; record status, conditions and an Event per decision.
 
 Informer + work queue: handlers only enqueue SLA keys (on create and on spec changes, not on the
 controller's own status writes); the worker re-reads the cache. Each SLA is re-evaluated every
-`interval` seconds while it exists.
+`interval` seconds while it exists. Events go through the SDK's recorder (pinnace.client.events), written
+in the background between start() and stop().
 
 Decisions look only at the part of the window measured since the last replica change took effect
 (all pods ready), so a scale-up is judged by the new pods, not by the samples that caused it.
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from pinnace.api import apps_pb2, cluster_pb2, meta_pb2, node_pb2, pod_pb2, sla_pb2
+from pinnace.api import apps_pb2, node_pb2, pod_pb2, sla_pb2
 from pinnace.client import AsyncClient, Informer, WorkQueue, errors, split_key
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
 from pinnace.common.selectors import selector_from_map
 from pinnace.common.units import (
@@ -38,6 +40,7 @@ log = get_logger("sla")
 RECENT_DECISIONS = 10
 # Probes report every couple of seconds, so samples arriving just after a change may predate it.
 REPORT_LAG = 2.5
+EVENT_COMPONENT = "sla-controller"  # source.component of the controller's Events
 
 
 @dataclass
@@ -89,6 +92,7 @@ class SlaController:
         self.windows = Windows(self._window_seconds)
         self.history: dict[str, History] = {}
         self._started = False
+        self.recorder = EventRecorder(client, EVENT_COMPONENT)
         self.slas.add_handler(
             on_add=lambda o: self.queue.add(_key(o)),
             on_update=lambda o, n: self._on_update(o, n),
@@ -113,10 +117,11 @@ class SlaController:
         return 30.0
 
     async def start(self) -> None:
-        """Start the informers (once: leading again after a lost lease reuses them)."""
+        """Start the informers and the event writer (once: leading again after a lost lease reuses them)."""
         if self._started:
             return
         self._started = True
+        self.recorder.start()
         for inf in (self.slas, self.deployments, self.pods, self.nodes):
             await inf.start()
         for inf in (self.slas, self.deployments, self.pods, self.nodes):
@@ -126,6 +131,7 @@ class SlaController:
         self.queue.shutdown()
         for inf in (self.slas, self.deployments, self.pods, self.nodes):
             await inf.stop()
+        await self.recorder.stop(drain=1.0)
 
     # -- one evaluation ----------------------------------------------------------------------
 
@@ -267,11 +273,11 @@ class SlaController:
                 del st.recent_decisions[:-RECENT_DECISIONS]
 
         try:
-            await self.client.mutate_status(sla_pb2.ApiSla, sla.metadata.name, sla.metadata.namespace, update)
+            sla = await self.client.mutate_status(sla_pb2.ApiSla, sla.metadata.name, sla.metadata.namespace, update)
         except errors.NotFound:
             return
         if changed:
-            await self._event(sla, d, replicas)
+            self._event(sla, d, replicas)
 
     async def _set_status(self, sla: sla_pb2.ApiSla, message: str) -> None:
         def update(s: sla_pb2.ApiSla) -> None:
@@ -282,25 +288,10 @@ class SlaController:
         except errors.NotFound:
             pass
 
-    async def _event(self, sla: sla_pb2.ApiSla, d: Decision, replicas: int) -> None:
-        ev = cluster_pb2.Event(
-            involved_object=meta_pb2.ObjectReference(
-                kind="ApiSla", namespace=sla.metadata.namespace, name=sla.metadata.name, uid=sla.metadata.uid
-            ),
-            reason=d.action,
-            message=f"{d.action} {replicas} -> {d.replicas}: {d.reason}",
-            type="Warning" if d.action == "OverBudget" else "Normal",
-            source=cluster_pb2.EventSource(component="sla-controller"),
-            first_timestamp=_now_ts(),
-            last_timestamp=_now_ts(),
-            count=1,
-        )
-        ev.metadata.name = f"{sla.metadata.name}.{time.time_ns():x}"  # like Kubernetes' event names
-        ev.metadata.namespace = sla.metadata.namespace
-        try:
-            await self.client.create(ev)
-        except errors.PinnaceError as exc:
-            log.warning("cannot record event", error=str(exc))
+    def _event(self, sla: sla_pb2.ApiSla, d: Decision, replicas: int) -> None:
+        """An Event per decision that changed something (queued; written in the background)."""
+        type_ = "Warning" if d.action == "OverBudget" else "Normal"
+        self.recorder.emit(sla, type_, d.action, f"{d.action} {replicas} -> {d.replicas}: {d.reason}")
 
 
 def _set_conditions(status: sla_pb2.ApiSlaStatus, values: dict[str, bool], message: str) -> None:

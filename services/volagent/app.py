@@ -12,8 +12,7 @@ from pinnace.client import AsyncClient
 from pinnace.common import config
 from pinnace.common.logging import get_logger, setup_logging
 from pinnace.common.server import health_serving
-from services.volagent.binder.controller import Binder, leader_identity, run_with_lease
-from services.volagent.binder.events import EventRecorder
+from services.volagent.binder.controller import Binder, event_recorder, leader_identity, run_with_lease
 from services.volagent.manager import VolumeManager
 from services.volagent.reclaimer import NodeReclaimer
 from services.volagent.service import start_volumes_server
@@ -64,7 +63,7 @@ async def run(ns: argparse.Namespace) -> None:
 
         tls = tlsmod.load(ns.tls_dir, ns.tls_name or "volagent")
     client = AsyncClient(config.store_endpoints(ns), tls=tls)
-    recorder = EventRecorder(client, component="volagent")
+    recorder = event_recorder(client, component="volagent")
     recorder.start()
     manager = VolumeManager(ns.data_dir, StoreLookup(client))
     sock = os.path.join(ns.run_dir, "volagent.sock")
@@ -84,7 +83,7 @@ async def run(ns: argparse.Namespace) -> None:
                 provision_dir=ns.provision_dir,
                 reclaim_roots=ns.reclaim_root,
                 workers=ns.binder_workers,
-                recorder=EventRecorder(client),
+                recorder=event_recorder(client),
                 node_name=ns.node_name,
             )
 

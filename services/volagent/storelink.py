@@ -6,9 +6,9 @@ import grpc
 
 from pinnace.api import pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, errors
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
 from pinnace.common.quantity import format_bytes
-from services.volagent.binder.events import EventRecorder
 from services.volagent.errors import VolumeError
 from services.volagent.state import PodRecord, VolumeRecord
 
@@ -73,7 +73,7 @@ class Evictor:
             pod = await self.client.mutate_status(pod_pb2.Pod, rec.name, rec.namespace, fail)
         except errors.NotFound:
             return
-        self.events.record(pod, "Warning", "Evicted", msg)
+        self.events.emit(pod, "Warning", "Evicted", msg)
         try:
             await self.client.delete(pod_pb2.Pod, rec.name, rec.namespace, uid=rec.uid)
         except errors.NotFound:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,12 +24,12 @@ from google.protobuf.message import Message
 
 from pinnace.api import cluster_pb2, node_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, Informer, WorkQueue, errors, run_workers
+from pinnace.client.events import EventRecorder
 from pinnace.common.logging import get_logger
 from services.volagent import metrics
 from services.volagent.binder import matching as mt
 from services.volagent.binder import provision, release
 from services.volagent.binder.available import AvailableIndex, SizeIndex
-from services.volagent.binder.events import EventRecorder
 
 log = get_logger("volagent.binder")
 
@@ -38,8 +39,15 @@ PVC = storage_pb2.PersistentVolumeClaim
 UNSET_CLASS = "\x00unset"
 WAKE_CLAIMS_PER_VOLUME = 2  # pending claims looked at when a volume becomes available
 CONFLICT_RETRY = 0.05  # seconds before a key that lost a compare-and-swap is looked at again
+EVENT_COMPONENT = "pv-binder"  # source.component of the binder's Events
+EVENT_QUEUE = 10000  # Events waiting to be written before more are dropped
 # Test hook: exit right after the PV side of a binding is written (binder crash test).
 CRASH_ENV = "PINNACE_BINDER_CRASH_AFTER_PV_BIND"
+
+
+def event_recorder(client: AsyncClient, component: str = EVENT_COMPONENT) -> EventRecorder:
+    """The binder's Event recorder (the SDK's, named after this host); Binder.run() starts and stops it."""
+    return EventRecorder(client, component, host=socket.gethostname(), capacity=EVENT_QUEUE)
 
 
 def _rv(obj: Message) -> int:
@@ -78,7 +86,7 @@ class Binder:
         self.provision_dir = os.path.abspath(provision_dir)
         self.reclaim_roots = [self.provision_dir, *(reclaim_roots or [])]
         self.workers = workers
-        self.events = recorder or EventRecorder(client)
+        self.events = recorder or event_recorder(client)
         self.queue: WorkQueue[str] = WorkQueue("pv-binder")
         self.pvs: Informer[PV] = Informer(client, PV, resync_period=resync_period)
         self.pvcs: Informer[PVC] = Informer(client, PVC, resync_period=resync_period)
@@ -179,6 +187,7 @@ class Binder:
     async def run(self) -> None:
         """Start the informers, then reconcile until cancelled."""
         informers = (self.classes, self.nodes, self.pods, self.pvs, self.pvcs)
+        own_events = not self.events.running  # a recorder someone else runs is theirs to stop
         self.events.start()
         try:
             for inf in informers:
@@ -194,7 +203,8 @@ class Binder:
             self.queue.shutdown()
             for inf in informers:
                 await inf.stop()
-            await self.events.stop()
+            if own_events:
+                await self.events.stop()
 
     # -- cache access --------------------------------------------------------------------------
 
@@ -333,7 +343,7 @@ class Binder:
         key = f"{claim.metadata.namespace}/{claim.metadata.name}/{claim.metadata.uid}/{reason}"
         if key not in self._pending_notice:
             self._pending_notice.add(key)
-            self.events.record(claim, "Normal", reason, message)
+            self.events.emit(claim, "Normal", reason, message)
 
     def _best_available(self, claim: PVC, cls: str, labels: dict[str, str] | None) -> PV | None:
         """The smallest available volume that fits (the index is sorted by capacity)."""
@@ -351,7 +361,7 @@ class Binder:
         key = f"{claim.metadata.namespace}/{claim.metadata.name}/{claim.metadata.uid}/{reason}"
         if key not in self._pending_notice:
             self._pending_notice.add(key)
-            self.events.record(claim, "Normal" if reason == "WaitForFirstConsumer" else "Warning", reason, message)
+            self.events.emit(claim, "Normal" if reason == "WaitForFirstConsumer" else "Warning", reason, message)
         if claim.status.phase != "Pending":
             new = _copy(claim)
             new.status.phase = "Pending"
@@ -377,7 +387,7 @@ class Binder:
                 new = _copy(claim)
                 new.status.phase = "Lost"
                 await self.write(new, status=True)
-                self.events.record(claim, "Warning", "ClaimLost", f"bound volume {claim.spec.volume_name} is gone")
+                self.events.emit(claim, "Warning", "ClaimLost", f"bound volume {claim.spec.volume_name} is gone")
             return None
         if mt.ref_matches(pv, claim):
             if pv.status.phase != "Bound" or not pv.spec.claim_ref.uid:
@@ -389,7 +399,7 @@ class Binder:
         new = _copy(claim)
         new.status.phase = "Lost"
         await self.write(new, status=True)
-        self.events.record(claim, "Warning", "ClaimMisbound", f"volume {pv.metadata.name} is bound to another claim")
+        self.events.emit(claim, "Warning", "ClaimMisbound", f"volume {pv.metadata.name} is bound to another claim")
         return None
 
     async def _sync_prebound_claim(self, claim: PVC) -> float | None:
@@ -477,7 +487,7 @@ class Binder:
             created = await self.client.create(pv)
             metrics.PROVISIONED.inc()
             self._remember(created)
-            self.events.record(
+            self.events.emit(
                 claim,
                 "Normal",
                 "ProvisioningSucceeded",

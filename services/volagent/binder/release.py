@@ -36,7 +36,7 @@ async def handle_released(b: Binder, pv: PV) -> float | None:
     if pv.status.phase != "Released":
         ref = pv.spec.claim_ref
         pv = await b.set_phase(pv, "Released", "", f"claim {ref.namespace}/{ref.name} was deleted")
-        b.events.record(pv, "Normal", "VolumeReleased", f"claim {ref.namespace}/{ref.name} was deleted")
+        b.events.emit(pv, "Normal", "VolumeReleased", f"claim {ref.namespace}/{ref.name} was deleted")
     policy = pv.spec.persistent_volume_reclaim_policy or "Retain"
     if policy == "Retain":
         return None
@@ -52,7 +52,7 @@ async def handle_released(b: Binder, pv: PV) -> float | None:
                     new = _copy(pv)
                     new.metadata.annotations[reclaim.RECLAIM_ANNOTATION] = policy
                     await b.write(new)
-                    b.events.record(pv, "Normal", "ReclaimRequested", f"asked node {node} to {policy.lower()} the data")
+                    b.events.emit(pv, "Normal", "ReclaimRequested", f"asked node {node} to {policy.lower()} the data")
                 return None  # the node's answer (an update of the PV) brings us back
         else:
             fn = reclaim.delete_data if policy == "Delete" else reclaim.scrub_data
@@ -63,7 +63,7 @@ async def handle_released(b: Binder, pv: PV) -> float | None:
                 await b.client.delete(PV, pv.metadata.name, None, resource_version=pv.metadata.resource_version)
             except errors.NotFound:
                 pass
-            b.events.record(pv, "Normal", "VolumeDeleted", f"deleted volume {pv.metadata.name} and its data")
+            b.events.emit(pv, "Normal", "VolumeDeleted", f"deleted volume {pv.metadata.name} and its data")
             return None
         new = _copy(pv)
         new.spec.ClearField("claim_ref")
@@ -71,10 +71,10 @@ async def handle_released(b: Binder, pv: PV) -> float | None:
         new.metadata.annotations.pop(reclaim.RECLAIM_ANNOTATION, None)
         pv = await b.write(new)
         await b.set_phase(pv, "Available")
-        b.events.record(pv, "Normal", "VolumeRecycled", f"volume {pv.metadata.name} scrubbed and available")
+        b.events.emit(pv, "Normal", "VolumeRecycled", f"volume {pv.metadata.name} scrubbed and available")
         return None
     except (reclaim.ReclaimError, OSError) as exc:
         reason = "VolumeFailedDelete" if policy == "Delete" else "VolumeFailedReclaim"
         await b.set_phase(pv, "Failed", reason, str(exc))
-        b.events.record(pv, "Warning", reason, str(exc))
+        b.events.emit(pv, "Warning", reason, str(exc))
         return None

@@ -169,9 +169,12 @@ async def test_active_deadline_fails_pod(env: Env) -> None:
 async def test_sidecar_starts_before_app_and_events(env: Env) -> None:
     ctx, rt, client, _ = env
     from pinnace.api import cluster_pb2
-    from services.nodeagent.events import EventRecorder
+    from pinnace.client.events import EventRecorder
+    from services.nodeagent.agent import EVENT_COMPONENT
 
-    ctx.events = EventRecorder(client, "n1")
+    recorder = EventRecorder(client, EVENT_COMPONENT, host="n1")
+    recorder.start()
+    ctx.events = recorder
     pod = _pod()
     side = pod.spec.init_containers.add(name="side", image="img", command=["proxy"])
     side.restart_policy = "Always"
@@ -181,11 +184,17 @@ async def test_sidecar_starts_before_app_and_events(env: Env) -> None:
     p = await _until(client, lambda p: p.status.phase == "Running" and p.status.container_statuses[0].ready)
     assert [c.name for c in rt.started] == ["side", "c"]
     assert p.status.init_container_statuses[0].state.HasField("running")
-    await asyncio.sleep(0.2)
+    assert await recorder.flush(5)
     evs = (await client.list(cluster_pb2.Event, namespace="default")).items
-    assert {e.reason for e in evs} >= {"Started"}
+    started = {e.involved_object.field_path: e for e in evs if e.reason == "Started"}
+    assert set(started) == {"spec.containers{side}", "spec.containers{c}"}
+    ev = started["spec.containers{c}"]
+    assert (ev.type, ev.message) == ("Normal", "Started container c")
+    assert (ev.involved_object.kind, ev.involved_object.name, ev.involved_object.uid) == ("Pod", "p", pod.metadata.uid)
+    assert (ev.source.component, ev.source.host) == ("nodeagent", "n1")
     w.deleted()
     await asyncio.wait_for(w.done.wait(), 5)
+    await recorder.stop()
 
 
 async def test_image_change_restarts_container(env: Env) -> None:

@@ -74,8 +74,13 @@ async def test_violation_scales_up_and_records_the_decision(
     assert s.status.observed_latency == "300ms" and s.status.desired_replicas == 3
     assert [c.type for c in s.status.conditions if c.status == "True"] == ["Violated"]
     assert s.status.recent_decisions[-1].action == "ScaleUp"
+    assert await ctl.recorder.flush(5)
     evs = (await client.list(cluster_pb2.Event, namespace="default")).items
     assert [e.reason for e in evs] == ["ScaleUp"] and evs[0].involved_object.kind == "ApiSla"
+    ev = evs[0]
+    assert ev.type == "Normal" and ev.message.startswith("ScaleUp 2 -> 3: ")
+    assert (ev.involved_object.name, ev.involved_object.uid) == ("web-sla", s.metadata.uid)
+    assert ev.involved_object.api_version == "pinnace.io/v1" and ev.source.component == "sla-controller"
 
 
 async def test_budget_caps_with_over_budget_and_one_event(env: tuple[FakeStore, SlaController, AsyncClient]) -> None:
@@ -95,5 +100,7 @@ async def test_budget_caps_with_over_budget_and_one_event(env: tuple[FakeStore, 
     assert d.spec.replicas == 2
     s = await client.get(sla_pb2.ApiSla, "web-sla", "default")
     assert any(c.type == "OverBudget" and c.status == "True" for c in s.status.conditions)
+    assert await ctl.recorder.flush(5)
     evs = (await client.list(cluster_pb2.Event, namespace="default")).items
     assert [e.reason for e in evs] == ["OverBudget"], [e.reason for e in evs]
+    assert evs[0].type == "Warning" and evs[0].count == 1

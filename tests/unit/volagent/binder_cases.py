@@ -122,6 +122,10 @@ async def case_smallest_fit_and_mismatches(store_endpoint: str, tmp_path: Path) 
         assert (await c.get(PVC, "c5")).spec.volume_name == "rox"
         evs = [e for e in (await c.list_all(_event_kind())).items if e.involved_object.name == "c2"]
         assert any(e.reason == "FailedBinding" for e in evs), evs
+        failed = next(e for e in evs if e.reason == "FailedBinding")
+        assert failed.type == "Warning" and failed.source.component == "pv-binder" and failed.source.host
+        ref = failed.involved_object
+        assert (ref.kind, ref.api_version, ref.namespace) == ("PersistentVolumeClaim", "v1", "default") and ref.uid
         assert await check_consistent(c) == (3, 2)
     await c.close()
 
