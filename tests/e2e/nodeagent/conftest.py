@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.dockerd import docker_ok, private_dockerd
 from tests.support.store import REPO, free_port, start_store
 
 
@@ -206,56 +207,18 @@ def agent(agent_factory: Any) -> AgentProcess:
 IMAGE = "pinnace-test/busybox:e2e"
 
 
-def _docker_ok(host: str) -> bool:
-    env = dict(os.environ, DOCKER_HOST=host)
-    return subprocess.run(["docker", "info"], env=env, capture_output=True, timeout=20).returncode == 0
-
-
 @pytest.fixture(scope="module")
-def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The running dockerd, or one started for this module (no iptables, no bridge: network safety)."""
+def docker_host() -> Iterator[str]:
+    """The running dockerd, or the tests' private one (no iptables, no bridge: network safety)."""
     default = "unix:///var/run/docker.sock"
-    if os.path.exists("/var/run/docker.sock") and _docker_ok(default):
+    if os.path.exists("/var/run/docker.sock") and docker_ok(default):
         yield default
         return
-    base = tmp_path_factory.mktemp("dockerd")
-    sock = f"unix://{base}/docker.sock"
-    log = open(base / "dockerd.log", "wb")
-    proc = subprocess.Popen(
-        [
-            "dockerd",
-            "-H",
-            sock,
-            "--data-root",
-            str(base / "root"),
-            "--exec-root",
-            str(base / "exec"),
-            "--pidfile",
-            str(base / "docker.pid"),
-            "--iptables=false",
-            "--ip6tables=false",
-            "--bridge=none",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        for _ in range(120):
-            if _docker_ok(sock):
-                break
-            if proc.poll() is not None:
-                pytest.skip(f"dockerd failed to start: {(base / 'dockerd.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        else:
-            pytest.skip("dockerd did not become ready")
-        yield sock
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        with private_dockerd() as host:
+            yield host
+    except RuntimeError as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="module")
