@@ -15,15 +15,15 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from pinnace.api import apps_pb2, pod_pb2, service_pb2
-from pinnace.client import errors
 from tests.support.cluster import LabCluster
+from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.root,
@@ -34,21 +34,6 @@ pytestmark = [
 
 T = TypeVar("T")
 PREFIX = "pnr"
-
-
-def eventually(fn: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-            last = result
-        except (AssertionError, errors.PinnaceError) as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last}")
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +122,7 @@ def test_converges_after_component_restarts(cluster: LabCluster) -> None:
     assert client is not None
     client.create(deployment(3))
     svc = client.create(service())
-    eventually(lambda: len(ready_ips(cluster)) == 3, 120, "3 ready pods")
+    eventually(lambda: len(ready_ips(cluster)) == 3, 120, what="3 ready pods")
 
     before = {x["name"]: x for x in cluster.status()["components"]}
     victims = [
@@ -167,15 +152,15 @@ def test_converges_after_component_restarts(cluster: LabCluster) -> None:
             for v in victims
         )
 
-    eventually(restarted, 90, "the supervisor to restart every killed component")
-    eventually(lambda: len(ready_ips(cluster)) == 4, 150, "4 ready pods after the restarts")
+    eventually(restarted, 90, what="the supervisor to restart every killed component")
+    eventually(lambda: len(ready_ips(cluster)) == 4, 150, what="4 ready pods after the restarts")
 
     def deployment_done() -> bool:
         d = client.get(apps_pb2.Deployment, "conv", "default")
         return d.status.ready_replicas == 4 and d.status.replicas == 4
 
-    eventually(deployment_done, 60, "Deployment status at 4 ready replicas")
-    eventually(lambda: endpoint_ips(cluster) == ready_ips(cluster), 60, "Endpoints equal to the ready pods")
+    eventually(deployment_done, 60, what="Deployment status at 4 ready replicas")
+    eventually(lambda: endpoint_ips(cluster) == ready_ips(cluster), 60, what="Endpoints equal to the ready pods")
     want = ready_ips(cluster)
     for i in range(cluster.nodes):
         node = f"node{i + 1}"
@@ -183,4 +168,4 @@ def test_converges_after_component_restarts(cluster: LabCluster) -> None:
         def programmed(node: str = node) -> bool:
             return dnat_targets(cluster, node, svc.spec.cluster_ip) == want
 
-        eventually(programmed, 60, f"iptables on {node} to DNAT {svc.spec.cluster_ip} to {sorted(want)}")
+        eventually(programmed, 60, what=f"iptables on {node} to DNAT {svc.spec.cluster_ip} to {sorted(want)}")

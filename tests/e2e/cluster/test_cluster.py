@@ -11,14 +11,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
 
 from pinnace.api import apps_pb2, pod_pb2, service_pb2
-from pinnace.client import errors
 from tests.support.cluster import PY, ROOT, LabCluster
+from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.root,
@@ -27,20 +27,6 @@ pytestmark = [
 ]
 
 T = TypeVar("T")
-
-
-def eventually(fn: Callable[[], T], timeout: float = 60, interval: float = 0.5, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except (AssertionError, errors.PinnaceError, subprocess.SubprocessError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or fn}: {last}")
 
 
 @pytest.fixture(scope="module")

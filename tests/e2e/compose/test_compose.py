@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dockerd import private_dockerd, unavailable_reason
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "deploy" / "compose" / "demo.sh"
@@ -58,23 +58,9 @@ def compose() -> Iterator[str]:
             assert not left, f"containers left behind: {left}"
 
 
-def wait_for(fn, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except AssertionError as exc:
-            last = exc
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}: {last}")
-
-
 def test_three_nodes_ready_and_cross_node_cluster_ip(compose: str) -> None:
     host = compose
-    wait_for(lambda: demo(host, "cli", "get", "nodes").count(" Ready ") == 3, 180, "3 Ready nodes")
+    eventually(lambda: demo(host, "cli", "get", "nodes").count(" Ready ") == 3, 180, what="3 Ready nodes", interval=2)
     demo(host, "cli", "apply", "-f", "-", input=(ROOT / "examples" / "web.yaml").read_text())
 
     def running() -> list[dict[str, object]]:
@@ -82,7 +68,7 @@ def test_three_nodes_ready_and_cross_node_cluster_ip(compose: str) -> None:
         ok = [p for p in items if p.get("status", {}).get("phase") == "Running" and p["status"].get("podIP")]
         return ok if len(ok) == 3 else []
 
-    pods = wait_for(running, 180, "3 running web pods")
+    pods = eventually(running, 180, what="3 running web pods", interval=2)
     assert len({p["spec"]["nodeName"] for p in pods}) >= 2  # type: ignore[index]
     ip = json.loads(demo(host, "cli", "get", "svc", "web", "-o", "json"))["spec"]["clusterIP"]
     env = dict(os.environ, DOCKER_HOST=host)
@@ -96,11 +82,11 @@ def test_three_nodes_ready_and_cross_node_cluster_ip(compose: str) -> None:
             )  # fmt: skip
             return proc.stdout if proc.returncode == 0 else ""
 
-        wait_for(answer, 60, f"ClusterIP from node{n}")
+        eventually(answer, 60, what=f"ClusterIP from node{n}", interval=2)
 
         def spread(answer=answer) -> set[str]:  # type: ignore[no-untyped-def]
             # Endpoints and each node's rules follow the pods becoming ready, a moment later.
             seen = {a.split()[2] for a in (answer() for _ in range(8)) if a}
             return seen if len(seen) >= 2 else set()
 
-        assert wait_for(spread, 60, f"answers from two pods via node{n}")
+        assert eventually(spread, 60, what=f"answers from two pods via node{n}", interval=2)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +18,7 @@ from pinnace.api import cluster_pb2, service_pb2, sla_pb2
 from pinnace.client import errors
 from tests.e2e.sla import scenario
 from tests.support.cluster import LabCluster
+from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.root,
@@ -33,20 +33,6 @@ CONTROLLER_ENV = {"PINNACE_UP_COOLDOWN": "4", "PINNACE_DOWN_COOLDOWN": "5"}
 # 50 ms per request in flight; 95% within 600 ms: one replica fails it under 14 clients.
 APP = dict(unit=0.05, latency="600ms", percent="95%", cost="1$/h", max_replicas=8, window="15s")
 POD_COST = 0.1 * 0.04 + (64 / 1024) * 0.005  # 100m CPU, 64Mi at the default prices
-
-
-def eventually(fn: Callable[[], T], timeout: float = 60, interval: float = 1.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except (AssertionError, errors.PinnaceError, subprocess.SubprocessError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or fn}: {last}")
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pinnace.api import meta_pb2, node_pb2, pod_pb2
 from pinnace.client import AsyncClient, Informer, errors
+from tests.support.waiting import eventually_async
+
+wait_for = eventually_async  # the name these tests use
 
 
 @contextlib.asynccontextmanager
@@ -54,19 +55,6 @@ async def create_node(client: AsyncClient, node: node_pb2.Node) -> node_pb2.Node
     status.CopyFrom(created)
     status.status.CopyFrom(node.status)
     return await client.update_status(status)
-
-
-async def wait_for(cond: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        res = cond()
-        if inspect.isawaitable(res):
-            res = await res
-        if res:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.05)
 
 
 def mark_running(pod: pod_pb2.Pod, ip: str) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from pinnace.api import pod_pb2
 from pinnace.client import AsyncClient, Informer
 from pinnace.client.testing import FakeStore
+from tests.support.waiting import eventually_async as eventually
 
 
 def pod(name: str, ns: str = "default", node: str = "", **labels: str) -> pod_pb2.Pod:
@@ -17,13 +17,6 @@ def pod(name: str, ns: str = "default", node: str = "", **labels: str) -> pod_pb
     p.metadata.labels.update(labels)
     p.spec.node_name = node
     return p
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_sync_indexes_and_handlers(fake: tuple[FakeStore, str], client: AsyncClient) -> None:

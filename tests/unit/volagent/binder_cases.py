@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pinnace.api import meta_pb2, pod_pb2, storage_pb2
 from pinnace.client import AsyncClient, errors
 from services.volagent.binder.controller import Binder
+from tests.support.waiting import eventually_async as wait_for
 
 PV = storage_pb2.PersistentVolume
 PVC = storage_pb2.PersistentVolumeClaim
@@ -40,15 +41,6 @@ def make_pvc(name: str, size: str, *, cls: str | None = "", modes: tuple[str, ..
         c.spec.storage_class_name = cls
     c.spec.volume_name = volume
     return c
-
-
-async def wait_for(fn: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await fn():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def check_consistent(client: AsyncClient) -> tuple[int, int]:
