@@ -1,6 +1,8 @@
 """Store benchmark: prints one JSON line.
 
-Keys: writes_per_s (64 concurrent clients, 1 KiB objects), seq_create_p50_ms, get_p50_ms
+Keys: writes_per_s (64 concurrent writers in 2 client processes, 1 KiB objects, through the SDK,
+whose concurrent writes share Store.Batch calls; writes_per_s_unary: the same with one Create call
+per write), seq_create_p50_ms, get_p50_ms
 (linearizable), watch_p99_ms (N watchers each receiving every event while writes go in),
 list_100k_s (List of every object, scaled to 100k when fewer were loaded), rss_mib (largest
 replica RSS after loading), failover_s (kill -9 the leader until writes succeed; needs raft),
@@ -16,6 +18,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,6 +31,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
+from pinnace.client import AsyncClient
 from tests.support.store import StoreCluster, start_store
 
 OPTS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
@@ -64,9 +68,14 @@ async def ensure_ns(stub: store_pb2_grpc.StoreStub, name: str) -> None:
             raise
 
 
-async def _write_load(endpoint: str, seconds: float, concurrency: int, ns: str, tag: str) -> tuple[int, float]:
+async def _write_load(
+    endpoint: str, seconds: float, concurrency: int, ns: str, tag: str, unary: bool = False
+) -> tuple[int, float]:
+    """`concurrency` writers creating pods for `seconds`: through one SDK client (its writes share
+    Batch calls), or with `unary` one raw Create call per write."""
     channels = [grpc.aio.insecure_channel(endpoint, options=OPTS) for _ in range(max(1, concurrency // 16))]
     stubs = [store_pb2_grpc.StoreStub(c) for c in channels]
+    client = AsyncClient([endpoint])
     done = 0
     stop_at = time.perf_counter() + seconds
 
@@ -75,7 +84,10 @@ async def _write_load(endpoint: str, seconds: float, concurrency: int, ns: str, 
         stub = stubs[w % len(stubs)]
         i = 0
         while time.perf_counter() < stop_at:
-            await stub.Create(store_pb2.CreateRequest(object=pod(f"{tag}{w}-{i}", ns)))
+            if unary:
+                await stub.Create(store_pb2.CreateRequest(object=pod(f"{tag}{w}-{i}", ns)))
+            else:
+                await client.create(pod(f"{tag}{w}-{i}", ns))
             i += 1
             done += 1
 
@@ -84,26 +96,31 @@ async def _write_load(endpoint: str, seconds: float, concurrency: int, ns: str, 
     elapsed = time.perf_counter() - t0
     for c in channels:
         await c.close()
+    await client.close()
     return done, elapsed
 
 
-def _write_proc(endpoint: str, seconds: float, concurrency: int, ns: str, tag: str, q: Any) -> None:
-    q.put(asyncio.run(_write_load(endpoint, seconds, concurrency, ns, tag)))
+def _write_proc(endpoint: str, seconds: float, concurrency: int, ns: str, tag: str, unary: bool, q: Any) -> None:
+    q.put(asyncio.run(_write_load(endpoint, seconds, concurrency, ns, tag, unary)))
 
 
 async def bench_writes(
-    endpoints: list[str], seconds: float, concurrency: int, ns: str, procs: int = 1
+    endpoints: list[str], seconds: float, concurrency: int, ns: str, procs: int = 1, unary: bool = False
 ) -> tuple[float, int]:
     """Creates/s with `concurrency` clients in total, spread over `procs` client processes."""
     async with grpc.aio.insecure_channel(endpoints[0], options=OPTS) as ch:
         await ensure_ns(store_pb2_grpc.StoreStub(ch), ns)
+    tag = "u" if unary else "w"
     if procs <= 1:
-        n, elapsed = await _write_load(endpoints[0], seconds, concurrency, ns, "w")
+        n, elapsed = await _write_load(endpoints[0], seconds, concurrency, ns, tag, unary)
         return n / elapsed, n
     ctx = mp.get_context("spawn")
     q: Any = ctx.Queue()
     per = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
-    ps = [ctx.Process(target=_write_proc, args=(endpoints[0], seconds, k, ns, f"w{i}-", q)) for i, k in enumerate(per)]
+    ps = [
+        ctx.Process(target=_write_proc, args=(endpoints[0], seconds, k, ns, f"{tag}{i}-", unary, q))
+        for i, k in enumerate(per)
+    ]
     for p in ps:
         p.start()
     loop = asyncio.get_running_loop()
@@ -134,29 +151,78 @@ async def bench_seq(endpoints: list[str], n: int, ns: str) -> tuple[float, float
         return statistics.median(creates), statistics.median(gets)
 
 
+def count_events(batch: bytes) -> int:
+    """Events in a serialized WatchEventBatch without parsing them: each is 0x0a, a varint length, the event."""
+    n = pos = 0
+    end = len(batch)
+    while pos < end:
+        b = batch[pos + 1]
+        pos += 2
+        length = b & 0x7F
+        shift = 7
+        while b & 0x80:
+            b = batch[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+        pos += length
+        n += 1
+    return n
+
+
+class EventCounter:
+    """Counts the events of this benchmark's WatchEventBatches at C speed: each event is the create of a
+    pod in the benchmark's namespace, whose name (length-prefixed) it carries exactly once. The first
+    batches are checked against count_events; on any difference every batch is walked from then on."""
+
+    def __init__(self, ns: str, checks: int = 100) -> None:
+        self.marker = bytes((len(ns),)) + ns.encode()
+        self.checks = checks
+        self.exact = len(ns) >= 0x80
+
+    def __call__(self, batch: bytes) -> int:
+        if self.exact:
+            return count_events(batch)
+        n = batch.count(self.marker)
+        if self.checks > 0:
+            self.checks -= 1
+            exact = count_events(batch)
+            if exact != n:
+                self.exact = True
+                return exact
+        return n
+
+
 def _watch_proc(endpoint: str, ns: str, watchers: int, expect: int, start_rev: int, q: Any) -> None:
-    """Child process: `watchers` raw watch streams; reports arrival times of every event."""
+    """Child process: `watchers` raw WatchBatches streams; reports, per watcher, the arrival time of
+    every event and the number of messages they came in."""
 
     async def run() -> None:
         channels = [grpc.aio.insecure_channel(endpoint, options=OPTS) for _ in range(max(1, watchers // 100))]
-        arrivals: list[list[float]] = []
+        arrivals: list[tuple[list[float], int]] = []
         ready = 0
+        count = EventCounter(ns)
 
         async def one(k: int) -> None:
             nonlocal ready
             call = channels[k % len(channels)].unary_stream(
-                "/pinnace.v1.Store/Watch",
+                "/pinnace.v1.Store/WatchBatches",
                 request_serializer=store_pb2.WatchRequest.SerializeToString,
                 response_deserializer=None,
             )(store_pb2.WatchRequest(kind="pod", namespace=ns, from_revision=start_rev))
             times: list[float] = []
-            arrivals.append(times)
+            messages = 0
             ready += 1
-            async for _ in call:
-                times.append(time.time())
-                if len(times) >= expect:
-                    call.cancel()
-                    break
+            try:
+                async for data in call:
+                    now = time.time()
+                    times += [now] * count(data)
+                    messages += 1
+                    if len(times) >= expect:
+                        call.cancel()
+                        break
+            finally:
+                arrivals.append((times, messages))
 
         tasks = [asyncio.create_task(one(k)) for k in range(watchers)]
         while ready < watchers:
@@ -174,7 +240,36 @@ def _watch_proc(endpoint: str, ns: str, watchers: int, expect: int, start_rev: i
     asyncio.run(run())
 
 
-async def bench_watch(endpoints: list[str], watchers: int, rate: int, seconds: float, procs: int) -> float:
+async def _paced_creates(client: AsyncClient, ns: str, n: int, rate: int, pad: int) -> list[float]:
+    """n creates sent at `rate` per second, each on schedule whatever the latency of the others (so a
+    slow create cannot lower the rate; the SDK coalesces those in flight into Batch calls); their send
+    times (time.time()) in revision order."""
+
+    async def create(i: int, sent_at: float) -> tuple[int, float]:
+        o = pod(f"e{i}", ns)
+        if pad >= 0:
+            o.pod.metadata.annotations["pad"] = "x" * pad
+        res = await client.create(o)
+        return int(res.pod.metadata.resource_version), sent_at
+
+    tasks = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(create(i, time.time())))
+    done = await asyncio.gather(*tasks)
+    return [sent_at for _, sent_at in sorted(done)]
+
+
+async def run_watch(
+    endpoints: list[str], watchers: int, rate: int, seconds: float, procs: int, pad: int = -1
+) -> dict[str, float]:
+    """`watchers` WatchBatches streams (spread over the replicas) each receiving every one of
+    rate*seconds creates; delivery latency figures (ms) and the messages they came in.
+
+    pad: size of the pods' padding annotation (-1 = the usual 1 KiB pods)."""
     ns = f"bench-watch-{time.time_ns() % 10**9}"
     async with grpc.aio.insecure_channel(endpoints[0], options=OPTS) as ch:
         stub = store_pb2_grpc.StoreStub(ch)
@@ -190,28 +285,33 @@ async def bench_watch(endpoints: list[str], watchers: int, rate: int, seconds: f
         ]
         for p in ps:
             p.start()
+        loop = asyncio.get_running_loop()
         for _ in ps:
-            await asyncio.get_running_loop().run_in_executor(None, q.get)
-        sent: list[float] = []
-        t0 = time.perf_counter()
-        for i in range(n):
-            target = t0 + i / rate
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent.append(time.time())
-            await stub.Create(store_pb2.CreateRequest(object=pod(f"e{i}", ns)))
+            await loop.run_in_executor(None, q.get)
+        async with AsyncClient([endpoints[0]]) as client:
+            sent = await _paced_creates(client, ns, n, rate, pad)
         lat: list[float] = []
+        messages = 0
         for _ in ps:
-            arrivals = await asyncio.get_running_loop().run_in_executor(None, q.get)
-            for times in arrivals:
-                for k, t in enumerate(times):
-                    lat.append((t - sent[k]) * 1000)
-                missing = n - len(times)
-                lat.extend([float("inf")] * missing)
+            for times, msgs in await loop.run_in_executor(None, q.get):
+                lat += [(t - s) * 1000 for t, s in zip(times, sent, strict=False)]
+                lat += [float("inf")] * (n - len(times))
+                messages += msgs
         for p in ps:
             p.join(10)
-        return pct(lat, 99)
+    return {
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "max_ms": max(lat, default=float("nan")),
+        "write_rate": n / max(1e-9, sent[-1] - sent[0]) if n > 1 else float("nan"),
+        "missing": sum(1 for x in lat if x == float("inf")),
+        "events_per_message": len(lat) / max(1, messages),
+    }
+
+
+async def bench_watch(endpoints: list[str], watchers: int, rate: int, seconds: float, procs: int) -> float:
+    """p99 watch delivery latency (ms); see run_watch."""
+    return (await run_watch(endpoints, watchers, rate, seconds, procs))["p99_ms"]
 
 
 async def bench_list(endpoints: list[str], total: int, ns: str) -> tuple[float, int]:
@@ -291,42 +391,56 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     replicas = args.replicas or detect_replicas()
     flags = {"state_sync": args.state_sync} if args.state_sync else {}
     cluster = start_store(base / "run", replicas=replicas, **flags)
+    q = args.quick
+    out: dict[str, Any] = {}
     try:
         endpoints = cluster.endpoints
         if replicas > 1:
             leader = cluster.leader()
             endpoints = [endpoints[leader]] + [e for i, e in enumerate(endpoints) if i != leader]
-        q = args.quick
-        wps, nw = await bench_writes(endpoints, 3.0 if q else 10.0, 64, "bench-w", args.write_procs)
-        seq, get = await bench_seq(endpoints, 200 if q else 1000, "bench-s")
-        watch_n = args.watchers or (100 if q else 1000)
-        watch_p99 = await bench_watch(
-            endpoints, watch_n, args.watch_rate or (200 if q else 1000), 3.0 if q else 5.0, args.watch_procs
+        if args.only != "watch":
+            wps, nw = await bench_writes(endpoints, 3.0 if q else 10.0, 64, "bench-w", args.write_procs)
+            # the same load with one unary Create call per write (no coalescing), for comparison
+            wps_unary, _ = await bench_writes(endpoints, 2.0 if q else 5.0, 64, "bench-u", args.write_procs, True)
+            seq, get = await bench_seq(endpoints, 200 if q else 1000, "bench-s")
+            out.update(
+                writes_per_s=round(wps, 1),
+                writes_per_s_unary=round(wps_unary, 1),
+                seq_create_p50_ms=round(seq, 3),
+                get_p50_ms=round(get, 3),
+                writes_total=nw,
+            )
+        watchers = args.watchers or (100 if q else 1000)
+        rate = args.watch_rate or (200 if q else 1000)
+        w = await run_watch(endpoints, watchers, rate, 3.0 if q else 5.0, args.watch_procs, args.watch_pad)
+        out.update(
+            watch_p99_ms=round(w["p99_ms"], 1),
+            watch_p50_ms=round(w["p50_ms"], 1),
+            watch_max_ms=round(w["max_ms"], 1),
+            watch_missing=int(w["missing"]),
+            watch_events_per_message=round(w["events_per_message"], 1),
+            watch_write_rate=round(w["write_rate"], 1),
         )
-        list_total = 10_000 if q else 100_000
-        list_s, list_count = await bench_list(endpoints, list_total, "bench-l")
-        rss = rss_mib(cluster)
-        fo = await bench_failover(cluster, 2 if q else 5)
-        return {
-            "writes_per_s": round(wps, 1),
-            "seq_create_p50_ms": round(seq, 3),
-            "get_p50_ms": round(get, 3),
-            "watch_p99_ms": round(watch_p99, 1),
-            "list_100k_s": round(list_s * 100_000 / max(1, list_count), 3),
-            "rss_mib": rss,
-            "failover_s": fo,
-            "replicas": replicas,
-            "state_sync": args.state_sync or "full",
-            "quick": q,
-            "writes_total": nw,
-            "write_client_procs": args.write_procs,
-            "watchers": watch_n,
-            "watch_rate": args.watch_rate or (200 if q else 1000),
-            "list_objects": list_count,
-            "list_s": round(list_s, 3),
-        }
+        if args.only != "watch":
+            list_total = 10_000 if q else 100_000
+            list_s, list_count = await bench_list(endpoints, list_total, "bench-l")
+            out.update(list_100k_s=round(list_s * 100_000 / max(1, list_count), 3), list_objects=list_count)
+        out["rss_mib"] = rss_mib(cluster)
+        if args.only != "watch":
+            out["failover_s"] = await bench_failover(cluster, 2 if q else 5)
+        out.update(
+            replicas=replicas,
+            state_sync=args.state_sync or "normal",
+            quick=q,
+            write_client_procs=args.write_procs,
+            watchers=watchers,
+            watch_rate=rate,
+            watch_pad=args.watch_pad,
+        )
+        return out
     finally:
         cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:
@@ -338,6 +452,10 @@ def main() -> None:
     p.add_argument("--watch-procs", type=int, default=2)
     p.add_argument("--write-procs", type=int, default=2, help="client processes sharing the 64 writers")
     p.add_argument("--state-sync", default="", help="pass --state-sync to the replicas (full or normal)")
+    p.add_argument("--only", choices=["watch"], help="run only this part (prints its keys, plus details)")
+    p.add_argument(
+        "--watch-pad", type=int, default=-1, help="the watched pods' padding bytes (-1 = the usual 1 KiB pods)"
+    )
     args = p.parse_args()
     os.environ.setdefault("PINNACE_LOG_LEVEL", "warning")
     print(json.dumps(asyncio.run(main_async(args))), flush=True)

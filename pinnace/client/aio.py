@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
 from pinnace.client import errors
+from pinnace.client.batching import WriteBatcher, as_op
 from pinnace.client.retry import Backoff
 from pinnace.client.types import BOOKMARK, ListResult, WatchEvent
 from pinnace.common import kinds
@@ -69,6 +70,11 @@ def _ns(info: kinds.KindInfo, namespace: str | None, default: str) -> str:
     return default if namespace is None else namespace
 
 
+def _code(exc: grpc.RpcError) -> grpc.StatusCode | None:
+    fn = getattr(exc, "code", None)
+    return fn() if callable(fn) else None
+
+
 def _endpoints(endpoints: Sequence[str] | str) -> list[str]:
     if isinstance(endpoints, str):
         endpoints = endpoints.split(",")
@@ -89,8 +95,13 @@ class AsyncClient:
         timeout: float = 10.0,
         retry_timeout: float = 30.0,
         options: Sequence[tuple[str, Any]] = (),
+        batch_writes: bool = True,
     ) -> None:
         self.endpoints = _endpoints(endpoints)
+        # Concurrent writes share Store.Batch calls (see pinnace.client.batching).
+        self.batch_writes = batch_writes
+        self.batch_watches = True
+        self._batchers: dict[int, WriteBatcher] = {}
         self.tls = tls
         self.timeout = timeout
         self.retry_timeout = retry_timeout
@@ -137,6 +148,7 @@ class AsyncClient:
         channels = list(self._channels.values())
         self._channels.clear()
         self._stubs.clear()
+        self._batchers.clear()
         for ch in channels:
             await ch.close()
 
@@ -146,17 +158,31 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _batcher(self, index: int) -> WriteBatcher:
+        b = self._batchers.get(index)
+        if b is None:
+            stub = self._stub(index)
+            b = self._batchers[index] = WriteBatcher(lambda req, timeout: stub.Batch(req, timeout=timeout))
+        return b
+
     async def _call(self, method: str, request: Message, what: str, *, idempotent: bool = True) -> Any:
-        """One unary RPC with failover and UNAVAILABLE retries until retry_timeout."""
+        """One unary RPC (a write may share a Batch call) with failover and UNAVAILABLE retries
+        until retry_timeout."""
         deadline = time.monotonic() + self.retry_timeout
         backoff = Backoff(base=0.05, cap=1.0)
         tried = 0
+        op = as_op(method, request) if self.batch_writes else None
         while True:
             index = self._current
-            fn = getattr(self._stub(index), method)
             try:
-                return await fn(request, timeout=self.timeout)
+                if op is not None:
+                    return await self._batcher(index).call(op, self.timeout)
+                return await getattr(self._stub(index), method)(request, timeout=self.timeout)
             except grpc.RpcError as exc:
+                if op is not None and _code(exc) == grpc.StatusCode.UNIMPLEMENTED:
+                    self.batch_writes = False  # a store without Batch: one call per write from now on
+                    op = None
+                    continue
                 err = errors.from_rpc_error(exc)
                 retryable = isinstance(err, errors.Unavailable) and (idempotent or not isinstance(err, errors.Timeout))
                 if not retryable or self._closed:
@@ -417,24 +443,31 @@ class AsyncClient:
                 bookmarks=bookmarks,
                 name=name,
             )
-            call = self._stub(index).Watch(req)
+            batched = self.batch_watches
+            stub = self._stub(index)
+            # WatchBatches: all the events ready at once in one message; Watch: one message each
+            call: Any = stub.WatchBatches(req) if batched else stub.Watch(req)
             try:
-                async for ev in call:
+                async for message in call:
                     backoff.reset()
-                    if ev.revision > revision:
-                        revision = ev.revision
-                    etype = _EVENT_NAMES.get(ev.type, "UNKNOWN")
-                    if etype == BOOKMARK:
-                        if not bookmarks:
-                            continue
-                        obj = cast(M, info.message())
-                    else:
-                        obj = cast(M, getattr(ev.object, key))
-                    prev = cast(M, getattr(ev.prev_object, key)) if ev.HasField("prev_object") else None
-                    yield WatchEvent(etype, obj, ev.revision, prev)
+                    for ev in message.events if batched else (message,):
+                        if ev.revision > revision:
+                            revision = ev.revision
+                        etype = _EVENT_NAMES.get(ev.type, "UNKNOWN")
+                        if etype == BOOKMARK:
+                            if not bookmarks:
+                                continue
+                            obj = cast(M, info.message())
+                        else:
+                            obj = cast(M, getattr(ev.object, key))
+                        prev = cast(M, getattr(ev.prev_object, key)) if ev.HasField("prev_object") else None
+                        yield WatchEvent(etype, obj, ev.revision, prev)
             except grpc.RpcError as exc:
                 err = errors.from_rpc_error(exc, f"watch {info.plural}")
-                code = exc.code() if callable(getattr(exc, "code", None)) else None
+                code = _code(exc)
+                if batched and code == grpc.StatusCode.UNIMPLEMENTED:
+                    self.batch_watches = False  # a store without WatchBatches: plain Watch from now on
+                    continue
                 if not resume or self._closed or code not in _RESUMABLE:
                     raise err from None
                 self._failover(index)

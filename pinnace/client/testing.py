@@ -2,8 +2,8 @@
 
 Not the real store (no raft, no validation, no graceful deletion); it keeps the parts clients
 depend on: global revisions as resource_version, CAS on Update/UpdateStatus, label selectors,
-limit/continue at one revision, Watch from a revision with history, compaction (OUT_OF_RANGE),
-BOOKMARK events.
+limit/continue at one revision, Watch and WatchBatches (every event ready at once in one
+message) from a revision with history, compaction (OUT_OF_RANGE), BOOKMARK events.
 
     fake = FakeStore()
     server, endpoint = await fake.serve()       # grpc.aio server on 127.0.0.1:<free port>
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,10 @@ class _Event:
     namespace: str
     msg: store_pb2.WatchEvent | None = None
     raw: bytes | None = None
+    framed: bytes | None = None  # raw as a one-event WatchEventBatch (batches concatenate these)
+
+
+MAX_BATCH_EVENTS = 1000
 
 
 def _id(obj: object_pb2.Object) -> tuple[str, str, str]:
@@ -107,9 +111,10 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             for q in self._watchers:
                 q.put_nowait(ev)
 
-    async def serve(self, port: int = 0) -> tuple[grpc.aio.Server, str]:
+    async def serve(self, port: int = 0, without: Iterable[str] = ()) -> tuple[grpc.aio.Server, str]:
+        """Serve on loopback; `without` leaves methods out (a store from before they existed)."""
         server = grpc.aio.server(options=[("grpc.max_send_message_length", 512 * 1024 * 1024)])
-        server.add_generic_rpc_handlers((self.handler(),))
+        server.add_generic_rpc_handlers((self.handler(without),))
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         return server, f"127.0.0.1:{bound}"
@@ -226,8 +231,8 @@ class FakeStore(store_pb2_grpc.StoreServicer):
         self.remove(*key)
         return cur
 
-    async def _events(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[_Event]:
-        """The events one watch sends (BOOKMARK events are made up on the fly)."""
+    async def _batches(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[list[_Event]]:
+        """The events one watch sends, grouped as they are ready (BOOKMARK events are made up on the fly)."""
         if request.from_revision and request.from_revision < self.compact_revision:
             await context.abort(
                 grpc.StatusCode.OUT_OF_RANGE,
@@ -252,22 +257,30 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             return now or before
 
         try:
-            for ev in list(self.history):
-                if matches(ev):
-                    yield ev
+            replay = [ev for ev in self.history if matches(ev)]
+            for i in range(0, len(replay), MAX_BATCH_EVENTS):
+                yield replay[i : i + MAX_BATCH_EVENTS]
             while True:
                 timeout = self.bookmark_interval if request.bookmarks and self.bookmark_interval else None
                 try:
                     item = await asyncio.wait_for(q.get(), timeout)
                 except TimeoutError:
-                    yield _Event(store_pb2.WatchEvent.BOOKMARK, object_pb2.Object(), self.revision, None, "", "")
+                    yield [_Event(store_pb2.WatchEvent.BOOKMARK, object_pb2.Object(), self.revision, None, "", "")]
                     continue
-                if item is None:
+                ready, closed = _drain(q, item)
+                batch = [ev for ev in ready if matches(ev)]
+                if batch:
+                    yield batch
+                if closed:
                     return
-                if matches(item):
-                    yield item
         finally:
             self._watchers.discard(q)
+
+    async def _events(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[_Event]:
+        """The events one watch sends, one by one."""
+        async for batch in self._batches(request, context):
+            for ev in batch:
+                yield ev
 
     @staticmethod
     def _message(ev: _Event) -> store_pb2.WatchEvent:
@@ -283,39 +296,83 @@ class FakeStore(store_pb2_grpc.StoreServicer):
         async for ev in self._events(request, context):
             yield self._message(ev)
 
+    async def WatchBatches(
+        self, request: store_pb2.WatchRequest, context: Any
+    ) -> AsyncIterator[store_pb2.WatchEventBatch]:
+        async for batch in self._batches(request, context):
+            yield store_pb2.WatchEventBatch(events=[self._message(ev) for ev in batch])
+
+    @classmethod
+    def _raw(cls, ev: _Event) -> bytes:
+        if ev.raw is None:
+            ev.raw = cls._message(ev).SerializeToString()
+        return ev.raw
+
+    @classmethod
+    def _framed(cls, ev: _Event) -> bytes:
+        if ev.framed is None:
+            ev.framed = store_pb2.WatchEventBatch(events=[cls._message(ev)]).SerializeToString()
+        return ev.framed
+
     async def _watch_raw(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[bytes]:
         """Watch with each event serialized once, however many watchers get it (used by serve())."""
         async for ev in self._events(request, context):
-            if ev.raw is None:
-                ev.raw = self._message(ev).SerializeToString()
-            yield ev.raw
+            yield self._raw(ev)
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        """The Store service's handlers (Watch sends pre-serialized events)."""
+    async def _watch_batches_raw(self, request: store_pb2.WatchRequest, context: Any) -> AsyncIterator[bytes]:
+        """WatchBatches without re-serializing: serialized messages concatenate, repeated fields append."""
+        async for batch in self._batches(request, context):
+            yield b"".join(self._framed(ev) for ev in batch)
+
+    def handler(self, without: Iterable[str] = ()) -> grpc.GenericRpcHandler:
+        """The Store service's handlers (Watch and WatchBatches send pre-serialized events)."""
+
+        def stream(fn: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_stream_rpc_method_handler(
+                fn, request_deserializer=store_pb2.WatchRequest.FromString, response_serializer=bytes
+            )
 
         def unary(fn: Any, req: Any, resp: Any) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(
                 fn, request_deserializer=req.FromString, response_serializer=resp.SerializeToString
             )
 
-        return grpc.method_handlers_generic_handler(
-            "pinnace.v1.Store",
-            {
-                "Create": unary(self.Create, store_pb2.CreateRequest, object_pb2.Object),
-                "Get": unary(self.Get, store_pb2.GetRequest, object_pb2.Object),
-                "List": unary(self.List, store_pb2.ListRequest, store_pb2.ListResponse),
-                "Update": unary(self.Update, store_pb2.UpdateRequest, object_pb2.Object),
-                "UpdateStatus": unary(self.UpdateStatus, store_pb2.UpdateRequest, object_pb2.Object),
-                "Delete": unary(self.Delete, store_pb2.DeleteRequest, object_pb2.Object),
-                "Status": unary(self.Status, store_pb2.StatusRequest, store_pb2.StatusResponse),
-                "Compact": unary(self.Compact, store_pb2.CompactRequest, store_pb2.CompactResponse),
-                "Watch": grpc.unary_stream_rpc_method_handler(
-                    self._watch_raw,
-                    request_deserializer=store_pb2.WatchRequest.FromString,
-                    response_serializer=bytes,
-                ),
-            },
-        )
+        handlers = {
+            "Create": unary(self.Create, store_pb2.CreateRequest, object_pb2.Object),
+            "Batch": unary(self.Batch, store_pb2.BatchRequest, store_pb2.BatchResponse),
+            "Get": unary(self.Get, store_pb2.GetRequest, object_pb2.Object),
+            "List": unary(self.List, store_pb2.ListRequest, store_pb2.ListResponse),
+            "Update": unary(self.Update, store_pb2.UpdateRequest, object_pb2.Object),
+            "UpdateStatus": unary(self.UpdateStatus, store_pb2.UpdateRequest, object_pb2.Object),
+            "Delete": unary(self.Delete, store_pb2.DeleteRequest, object_pb2.Object),
+            "Status": unary(self.Status, store_pb2.StatusRequest, store_pb2.StatusResponse),
+            "Compact": unary(self.Compact, store_pb2.CompactRequest, store_pb2.CompactResponse),
+            "Watch": stream(self._watch_raw),
+            "WatchBatches": stream(self._watch_batches_raw),
+        }
+        for name in without:
+            handlers.pop(name)
+        return grpc.method_handlers_generic_handler("pinnace.v1.Store", handlers)
+
+    async def Batch(self, request: store_pb2.BatchRequest, context: Any) -> store_pb2.BatchResponse:
+        """Each op as its own call; an op's abort becomes its result's code and message."""
+        resp = store_pb2.BatchResponse()
+        for op in request.ops:
+            which = op.WhichOneof("op")
+            r = resp.results.add()
+            calls: dict[str, Callable[[Any, Any], Awaitable[object_pb2.Object]]] = {
+                "create": self.Create,
+                "update": self.Update,
+                "update_status": self.UpdateStatus,
+                "delete": self.Delete,
+            }
+            try:
+                if which is None:
+                    raise _OpAbort(grpc.StatusCode.INVALID_ARGUMENT, "op: Required value")
+                r.object.CopyFrom(await calls[which](getattr(op, which), _OpContext()))
+            except _OpAbort as e:
+                r.code, r.message = e.code.value[0], e.details
+        return resp
 
     async def Status(self, request: store_pb2.StatusRequest, context: Any) -> store_pb2.StatusResponse:
         return store_pb2.StatusResponse(
@@ -325,6 +382,32 @@ class FakeStore(store_pb2_grpc.StoreServicer):
     async def Compact(self, request: store_pb2.CompactRequest, context: Any) -> store_pb2.CompactResponse:
         self.compact(request.revision or None)
         return store_pb2.CompactResponse(compact_revision=self.compact_revision)
+
+
+class _OpAbort(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class _OpContext:
+    """The context one op of a Batch runs with: abort() ends that op only."""
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise _OpAbort(code, details)
+
+
+def _drain(q: asyncio.Queue[_Event | None], first: _Event | None) -> tuple[list[_Event], bool]:
+    """`first` and every event already queued after it; True when the stream was told to end."""
+    ready: list[_Event] = []
+    item = first
+    while item is not None:
+        ready.append(item)
+        if q.empty() or len(ready) >= MAX_BATCH_EVENTS:
+            return ready, False
+        item = q.get_nowait()
+    return ready, True
 
 
 class ThreadedFakeStore:

@@ -34,6 +34,7 @@ from services.store.watch import BOOKMARK_INTERVAL, HubEvent, WatchClosed, Watch
 SERVICE_NAME = "pinnace.v1.Store"
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-node-lease", "pinnace-system")
 MAX_RETRIES = 16
+MAX_BATCH_OPS = 1000
 LIST_CHUNK = 2000
 
 T = TypeVar("T")
@@ -436,10 +437,43 @@ class StoreService:
             return
         await self._propose(enc.Txn([enc.Compare(key, enc.CMP_MOD, kv.mod_revision)], [enc.Op(enc.OP_DELETE, key)]))
 
+    # ------------------------------------------------------------------ batch
+
+    async def batch(self, req: store_pb2.BatchRequest, context: Any = None) -> bytes:
+        """Each op exactly as its own call; BatchResponse bytes with the results in op order."""
+        if len(req.ops) > MAX_BATCH_OPS:
+            raise invalid("ops", f"Too many: {len(req.ops)}: must have at most {MAX_BATCH_OPS} items")
+        results = await asyncio.gather(*(self._batch_op(op, context) for op in req.ops))
+        return b"".join(results)
+
+    async def _batch_op(self, op: store_pb2.BatchOp, context: Any) -> bytes:
+        try:
+            which = op.WhichOneof("op")
+            if which == "create":
+                self.limits.admit(context, op.create)
+                value = await self.create(op.create, context)
+            elif which == "update":
+                self.limits.admit(context, op.update)
+                value = await self.update(op.update, context)
+            elif which == "update_status":
+                self.limits.admit(context, op.update_status)
+                value = await self.update_status(op.update_status, context)
+            elif which == "delete":
+                self.limits.admit(context, op.delete)
+                value = await self.delete(op.delete, context)
+            else:
+                raise invalid("op", "Required value: set one of create, update, update_status, delete")
+            return enc.batch_result_ok(value)
+        except StoreError as e:
+            return enc.batch_result_error(e.code.value[0], e.message)
+        except Unavailable as e:
+            return enc.batch_result_error(grpc.StatusCode.UNAVAILABLE.value[0], str(e) or "no leader; retry")
+
     # ------------------------------------------------------------------ watch
 
-    def open_watch(self, req: store_pb2.WatchRequest) -> AsyncIterator[bytes]:
-        """Validate a WatchRequest and return its stream of serialized WatchEvents.
+    def open_watch(self, req: store_pb2.WatchRequest, batched: bool = False) -> AsyncIterator[bytes]:
+        """Validate a WatchRequest and return its stream of serialized WatchEvents (with `batched`,
+        of serialized WatchEventBatches: everything ready at once in one message).
 
         The stream raises Compacted / WatchClosed; `watch_error` maps them to gRPC errors.
         """
@@ -459,7 +493,8 @@ class StoreService:
         if req.from_revision > 0 and req.from_revision < self.store.compact_revision():
             raise _compacted(req.from_revision, self.store.compact_revision())
         select = _selector_events(match) if match is not None else None
-        return self.hub.stream(plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval)
+        stream = self.hub.stream_batches if batched else self.hub.stream
+        return stream(plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval)
 
     @staticmethod
     def watch_error(req: store_pb2.WatchRequest, e: Exception) -> StoreError:
@@ -576,11 +611,13 @@ async def _abort(context: grpc.aio.ServicerContext, e: Exception) -> None:
 
 
 def _unary(
-    fn: Callable[[Any, Any], Awaitable[T]], limits: Limits
+    fn: Callable[[Any, Any], Awaitable[T]], limits: Limits, rate: bool = True
 ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[T]]:
+    """A handler that admits the call (rate: one token; a Batch takes one per op instead)."""
+
     async def handler(req: Any, context: grpc.aio.ServicerContext) -> T:
         try:
-            limits.admit(context, req)
+            limits.admit(context, req, rate)
             return await limits.bounded(context, fn(req, context))
         except (StoreError, Unavailable) as e:
             await _abort(context, e)
@@ -589,15 +626,17 @@ def _unary(
     return handler
 
 
-def _watch_handler(svc: StoreService) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:
-    """Watch as a writer coroutine: one generator layer between the hub and gRPC."""
+def _watch_handler(
+    svc: StoreService, batched: bool = False
+) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:
+    """Watch (or WatchBatches) as a writer coroutine: one generator layer between the hub and gRPC."""
 
     async def handler(req: store_pb2.WatchRequest, context: grpc.aio.ServicerContext) -> None:
         try:
             svc.limits.admit(context, req)
             with svc.limits.watcher(context):
                 write = context.write
-                async for data in svc.open_watch(req):
+                async for data in svc.open_watch(req, batched):
                     await write(data)
         except (StoreError, Unavailable, Compacted, WatchClosed) as e:
             err = svc.watch_error(req, e)
@@ -609,13 +648,14 @@ def _watch_handler(svc: StoreService) -> Callable[[Any, grpc.aio.ServicerContext
 def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
     """Register the Store service (with raw-bytes responses) on a grpc.aio server."""
 
-    def unary(fn: Any, req_cls: Any) -> grpc.RpcMethodHandler:
+    def unary(fn: Any, req_cls: Any, rate: bool = True) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(fn, svc.limits), request_deserializer=decoder(req_cls), response_serializer=_serialize
+            _unary(fn, svc.limits, rate), request_deserializer=decoder(req_cls), response_serializer=_serialize
         )
 
     handlers = {
         "Create": unary(svc.create, store_pb2.CreateRequest),
+        "Batch": unary(svc.batch, store_pb2.BatchRequest, rate=False),
         "Get": unary(svc.get, store_pb2.GetRequest),
         "List": unary(svc.list_, store_pb2.ListRequest),
         "Update": unary(svc.update, store_pb2.UpdateRequest),
@@ -625,6 +665,11 @@ def add_to_server(svc: StoreService, server: grpc.aio.Server) -> None:
         "Compact": unary(svc.compact, store_pb2.CompactRequest),
         "Watch": grpc.unary_stream_rpc_method_handler(
             _watch_handler(svc),
+            request_deserializer=decoder(store_pb2.WatchRequest),
+            response_serializer=_serialize,
+        ),
+        "WatchBatches": grpc.unary_stream_rpc_method_handler(
+            _watch_handler(svc, batched=True),
             request_deserializer=decoder(store_pb2.WatchRequest),
             response_serializer=_serialize,
         ),

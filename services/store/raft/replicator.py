@@ -241,8 +241,9 @@ class RaftReplicator:
             if not node.leader:
                 if not await node.wait_leader(max(0.0, deadline - time.monotonic())):
                     raise Unavailable("no raft leader; retry")
-            try:
-                index = await asyncio.wait_for(node.read_index(), max(0.05, deadline - time.monotonic()))
+            try:  # asyncio.timeout, not wait_for: no extra task per read
+                async with asyncio.timeout(max(0.05, deadline - time.monotonic())):
+                    index = await node.read_index()
                 break
             except TimeoutError:
                 raise Unavailable("read index timed out; retry") from None
@@ -250,8 +251,11 @@ class RaftReplicator:
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(0.02)
+        if node.applied >= index:
+            return
         try:
-            await asyncio.wait_for(node.wait_applied(index), max(0.1, deadline - time.monotonic()))
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                await node.wait_applied(index)
         except TimeoutError:
             raise Unavailable("replica is catching up; retry") from None
 

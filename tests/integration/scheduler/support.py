@@ -51,10 +51,13 @@ def make_pod(name: str, cpu: str = "100m", labels: dict[str, str] | None = None,
 
 async def create_node(client: AsyncClient, node: node_pb2.Node) -> node_pb2.Node:
     created = await client.create(node)
-    status = node_pb2.Node()
-    status.CopyFrom(created)
-    status.status.CopyFrom(node.status)
-    return await client.update_status(status)
+
+    def set_status(current: node_pb2.Node) -> node_pb2.Node:
+        current.status.CopyFrom(node.status)
+        return current
+
+    # read-modify-write: a controller (node IPAM) may update the new node before we do
+    return await client.mutate_status(node_pb2.Node, created.metadata.name, None, set_status)
 
 
 def mark_running(pod: pod_pb2.Pod, ip: str) -> None:
