@@ -4,21 +4,13 @@ and the SDK's concurrent writes share Batch calls."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from pinnace.api import object_pb2, pod_pb2, store_pb2, store_pb2_grpc
 from pinnace.client import AsyncClient
-from tests.support.store import StoreCluster, start_store
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreCluster]:
-    c = start_store(tmp_path_factory.mktemp("store-batch"))
-    yield c
-    c.stop()
+from tests.support.store import StoreCluster
 
 
 def pod(name: str, ns: str = "default") -> object_pb2.Object:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
-from tests.support.store import StoreCluster, start_store
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreCluster]:
-    c = start_store(tmp_path_factory.mktemp("store"))
-    yield c
-    c.stop()
+from tests.support.store import StoreCluster
 
 
 def lease(name: str) -> object_pb2.Object:

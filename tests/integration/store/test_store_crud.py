@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
-from tests.support.store import StoreCluster, start_store
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreCluster]:
-    c = start_store(tmp_path_factory.mktemp("store"))
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def stub(cluster: StoreCluster) -> Iterator[store_pb2_grpc.StoreStub]:
-    with grpc.insecure_channel(cluster.endpoints[0]) as ch:
-        yield store_pb2_grpc.StoreStub(ch)
+from tests.support.store import start_store
 
 
 def pod(name: str, ns: str = "default", node: str = "", labels: dict[str, str] | None = None) -> object_pb2.Object:

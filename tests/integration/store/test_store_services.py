@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -14,19 +13,6 @@ from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
 from tests.support.store import StoreCluster, start_store
 
 SEED = Path("/work/shared/fixtures/seed-manifests/fixed/service.json")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreCluster]:
-    c = start_store(tmp_path_factory.mktemp("store"))
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def stub(cluster: StoreCluster) -> Iterator[store_pb2_grpc.StoreStub]:
-    with grpc.insecure_channel(cluster.endpoints[0]) as ch:
-        yield store_pb2_grpc.StoreStub(ch)
 
 
 def svc(name: str, cluster_ip: str = "", type_: str = "", node_port: int = 0) -> object_pb2.Object:

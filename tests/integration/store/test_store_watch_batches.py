@@ -4,28 +4,13 @@ bookmarks, compaction, resume), with everything ready at once in one message."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
-from tests.support.store import StoreCluster, start_store
 
 WatchEvent = store_pb2.WatchEvent
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreCluster]:
-    c = start_store(tmp_path_factory.mktemp("store"), bookmark_interval=0.5)
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def stub(cluster: StoreCluster) -> Iterator[store_pb2_grpc.StoreStub]:
-    with grpc.insecure_channel(cluster.endpoints[0]) as ch:
-        yield store_pb2_grpc.StoreStub(ch)
 
 
 def make_ns(stub: store_pb2_grpc.StoreStub, name: str) -> int:
