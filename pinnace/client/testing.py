@@ -256,8 +256,23 @@ class FakeStore(store_pb2_grpc.StoreServicer):
             before = ev.prev is not None and sel.matches(kinds.meta(ev.prev).labels)
             return now or before
 
+        def as_seen(ev: _Event) -> _Event:
+            """For a selector: entering the selection is ADDED, leaving it DELETED (with the last
+            state that matched, at this revision), as the store sends them."""
+            if sel.empty or ev.type == store_pb2.WatchEvent.DELETED or ev.prev is None:
+                return ev
+            now = sel.matches(kinds.meta(ev.obj).labels)
+            if now and not sel.matches(kinds.meta(ev.prev).labels):
+                return _Event(store_pb2.WatchEvent.ADDED, ev.obj, ev.revision, ev.prev, ev.kind, ev.namespace)
+            if not now:
+                last = object_pb2.Object()
+                last.CopyFrom(ev.prev)
+                kinds.meta(last).resource_version = str(ev.revision)
+                return _Event(store_pb2.WatchEvent.DELETED, last, ev.revision, ev.prev, ev.kind, ev.namespace)
+            return ev
+
         try:
-            replay = [ev for ev in self.history if matches(ev)]
+            replay = [as_seen(ev) for ev in self.history if matches(ev)]
             for i in range(0, len(replay), MAX_BATCH_EVENTS):
                 yield replay[i : i + MAX_BATCH_EVENTS]
             while True:
@@ -268,7 +283,7 @@ class FakeStore(store_pb2_grpc.StoreServicer):
                     yield [_Event(store_pb2.WatchEvent.BOOKMARK, object_pb2.Object(), self.revision, None, "", "")]
                     continue
                 ready, closed = _drain(q, item)
-                batch = [ev for ev in ready if matches(ev)]
+                batch = [as_seen(ev) for ev in ready if matches(ev)]
                 if batch:
                     yield batch
                 if closed:

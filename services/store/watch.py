@@ -77,6 +77,10 @@ class HubEvent:
             if self._wire is None:
                 self._wire = enc.watch_event_bytes(ev.type, ev.revision, self.object_bytes(), ev.prev)
             return self._wire
+        if etype == enc.DELETED and ev.prev is not None:
+            # the object left a filtered watch's selection: like Kubernetes, send the last state the
+            # watcher could see (at this event's revision), not the new one it does not match
+            return enc.watch_event_bytes(etype, ev.revision, enc.with_rv(ev.prev, ev.revision), ev.prev)
         return enc.watch_event_bytes(etype, ev.revision, self.object_bytes(), ev.prev)
 
     def framed(self, etype: int = 0) -> bytes:

@@ -95,6 +95,7 @@ def test_label_selector_enter_leave(stub: store_pb2_grpc.StoreStub) -> None:
         (WatchEvent.DELETED, left),
     ]
     assert {e.object.pod.metadata.name for e in evs} == {"a"}
+    assert evs[2].object.pod.metadata.labels["app"] == "web"  # the last state that matched
     call = stub.Watch(req, timeout=20)
     assert [ev for _, ev in zip(range(3), call, strict=False)] == evs  # exactly what Watch sends
     call.cancel()

@@ -128,6 +128,9 @@ def test_watch_label_selector_enter_leave(stub: store_pb2_grpc.StoreStub) -> Non
         stub, store_pb2.WatchRequest(kind="pod", namespace="w2", from_revision=start, label_selector="app=web"), 2
     )
     assert [e.type for e in evs] == [WatchEvent.ADDED, WatchEvent.DELETED]
+    # leaving the selection: the last state the watcher could see, at the event's revision
+    left = evs[1].object.pod.metadata
+    assert left.labels["app"] == "web" and int(left.resource_version) == evs[1].revision
 
 
 def test_watch_compacted_out_of_range(stub: store_pb2_grpc.StoreStub) -> None:

@@ -71,8 +71,9 @@ async def test_same_events_as_watch(fake: tuple[FakeStore, str], stub: store_pb2
     assert list(batches[0].events) == single
     assert [(e.type, e.object.pod.metadata.name) for e in single] == [
         (WatchEvent.ADDED, "a"),
-        (WatchEvent.MODIFIED, "a"),
+        (WatchEvent.DELETED, "a"),  # left the selection: the last state that matched, as the store sends
     ]
+    assert single[1].object.pod.metadata.labels["app"] == "web"
 
 
 async def test_typed_servicer_method(fake: tuple[FakeStore, str], stub: store_pb2_grpc.StoreStub) -> None:
