@@ -245,12 +245,15 @@ class SlaController:
         decision = sla_pb2.SlaDecision(
             time=_now_ts(), action=d.action, from_replicas=replicas, to_replicas=d.replicas, reason=d.reason
         )
-        last = sla.status.last_decision
-        repeat = d.action == "OverBudget" and (last.action, last.to_replicas) == (d.action, d.replicas)
-        changed = d.action != "Hold" and not repeat
+        changed = False
 
         def update(s: sla_pb2.ApiSla) -> None:
+            nonlocal changed
             st = s.status
+            # judged on the stored object (the informer's copy may not show our last write yet)
+            last = st.last_decision
+            repeat = d.action == "OverBudget" and (last.action, last.to_replicas) == (d.action, d.replicas)
+            changed = d.action != "Hold" and not repeat
             if p_ms is not None:
                 st.observed_latency = "errors/timeouts" if p_ms == float("inf") else format_duration(p_ms / 1000)
             if compliance is not None:
