@@ -447,23 +447,19 @@ class StoreService:
         return b"".join(results)
 
     async def _batch_op(self, op: store_pb2.BatchOp, context: Any) -> bytes:
+        calls: dict[str, Callable[[Any, Any], Awaitable[bytes]]] = {
+            "create": self.create,
+            "update": self.update,
+            "update_status": self.update_status,
+            "delete": self.delete,
+        }
         try:
             which = op.WhichOneof("op")
-            if which == "create":
-                self.limits.admit(context, op.create)
-                value = await self.create(op.create, context)
-            elif which == "update":
-                self.limits.admit(context, op.update)
-                value = await self.update(op.update, context)
-            elif which == "update_status":
-                self.limits.admit(context, op.update_status)
-                value = await self.update_status(op.update_status, context)
-            elif which == "delete":
-                self.limits.admit(context, op.delete)
-                value = await self.delete(op.delete, context)
-            else:
+            if which is None:
                 raise invalid("op", "Required value: set one of create, update, update_status, delete")
-            return enc.batch_result_ok(value)
+            req = getattr(op, which)
+            self.limits.admit(context, req)
+            return enc.batch_result_ok(await calls[which](req, context))
         except StoreError as e:
             return enc.batch_result_error(e.code.value[0], e.message)
         except Unavailable as e:
