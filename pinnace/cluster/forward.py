@@ -19,13 +19,20 @@ import sys
 CLONE_NEWNET = 0x40000000
 
 
-def enter_netns(name: str) -> None:
+def setns_fd(fd: int, what: str = "") -> None:
+    """Move this thread into the network namespace open as `fd`."""
     libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns into {what or fd}: {os.strerror(err)}")
+
+
+def enter_netns(name: str) -> None:
+    """Move into a named network namespace (or one given by its path, e.g. /run/netns/x)."""
+    path = name if name.startswith("/") else f"/run/netns/{name}"
+    fd = os.open(path, os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+        setns_fd(fd, name)
     finally:
         os.close(fd)
 

@@ -20,20 +20,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from pinnace.cluster import forward
 from tests.support.netlab import NETNS_DIR, Lab
 from tests.support.store import REPO, StoreCluster, free_port
 
 CLIENT_PORT = 7000
 PEER_PORT = 7100
-CLONE_NEWNET = 0x40000000
 DROP_RULES = (["INPUT", "-i", "eth0", "-j", "DROP"], ["OUTPUT", "-o", "eth0", "-j", "DROP"])
 
 
@@ -120,17 +118,6 @@ def start_netns_store(base: Path, lab: Lab, replicas: int = 3, **flags: Any) -> 
     return c
 
 
-def _setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    finally:
-        os.close(fd)
-
-
 async def _forward(netns: str, listen: str, target: str) -> None:
     lhost, lport = listen.rsplit(":", 1)
     thost, tport = target.rsplit(":", 1)
@@ -138,32 +125,8 @@ async def _forward(netns: str, listen: str, target: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((lhost, int(lport)))  # in the host namespace
     sock.listen(128)
-    _setns(netns)  # from here on, new sockets (the outgoing connections) are in the lab's namespace
-
-    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                w.close()
-
-    async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        try:
-            tr, tw = await asyncio.open_connection(thost, int(tport))
-        except OSError:
-            cw.close()
-            return
-        await asyncio.gather(pipe(cr, tw), pipe(tr, cw))
-
-    server = await asyncio.start_server(handle, sock=sock)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
-    async with server:
-        await server.serve_forever()
+    forward.enter_netns(netns)  # from here on, new sockets (the outgoing connections) are in the lab's
+    await forward.serve(sock, thost, int(tport))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import secrets
 import shutil
@@ -36,9 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinnace.cluster import forward
+
 NETNS_DIR = "/run/netns"
 TAG_PREFIX = "pnl"
-CLONE_NEWNET = 0x40000000
 
 
 def is_root() -> bool:
@@ -274,57 +274,19 @@ class Lab:
             raise RuntimeError(f"forwarder into {ns} failed to start")
 
 
-def _setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    finally:
-        os.close(fd)
-
-
 async def _forward_main(netns: str, listen: str, target: str) -> None:
     lhost, lport = listen.rsplit(":", 1)
     thost, tport = target.rsplit(":", 1)
     # The listening socket lives in the lab namespace, connections out in ours.
-    home = f"/proc/{os.getpid()}/ns/net"
-    home_fd = os.open(home, os.O_RDONLY)
-    _setns(netns)
+    home_fd = os.open(f"/proc/{os.getpid()}/ns/net", os.O_RDONLY)
+    forward.enter_netns(netns)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((lhost, int(lport)))
     sock.listen(128)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(home_fd, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns back")
+    forward.setns_fd(home_fd, "the home namespace")
     os.close(home_fd)
-
-    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                w.close()
-
-    async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        try:
-            tr, tw = await asyncio.open_connection(thost, int(tport))
-        except OSError:
-            cw.close()
-            return
-        await asyncio.gather(pipe(cr, tw), pipe(tr, cw))
-
-    server = await asyncio.start_server(handle, sock=sock)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
-    async with server:
-        await server.serve_forever()
+    await forward.serve(sock, thost, int(tport))
 
 
 def cleanup_stale() -> list[str]:
