@@ -429,9 +429,11 @@ class Chaos:
 
     async def fault_loop(self, until: float) -> None:
         k = 0
-        while time.monotonic() < until:
+        # every kind once, even past `until` (a slow recovery must not leave a kind untested), then
+        # random kinds until `until`
+        while time.monotonic() < until or k < len(self.fault_kinds):
             await asyncio.sleep(self.rng.uniform(*self.fault_gap))
-            if time.monotonic() >= until:
+            if time.monotonic() >= until and k >= len(self.fault_kinds):
                 break
             kind = self.fault_kinds[k % len(self.fault_kinds)] if k < len(self.fault_kinds) else None
             await self.inject(kind or self.rng.choice(self.fault_kinds))

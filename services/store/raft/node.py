@@ -45,8 +45,8 @@ class NodeOptions:
     snapshot_entries: int = int(os.environ.get("PINNACE_RAFT_SNAPSHOT_ENTRIES", "20000"))
     keep_entries: int = 5000
     max_batch: int = 4096
-    # Persist and apply batches up to this size on the loop thread: handing a small batch to a
-    # worker thread and back costs more latency (wake-ups, the GIL) than the work itself.
+    # Apply batches up to this size on the loop thread: handing a small batch to a worker thread
+    # and back costs more latency (wake-ups, the GIL) than the work itself.
     inline_max: int = int(os.environ.get("PINNACE_RAFT_INLINE_MAX", "16"))
     proposal_timeout: float = 30.0
     seed: int | None = None
@@ -380,14 +380,9 @@ class RaftNode:
             self.transport.send(rd.messages)
         if needs_sync(rd, self._hard):
             hs = core.hard_state()  # nothing was stepped since ready(): this matches rd
-            if len(rd.entries) <= self.opts.inline_max and rd.snapshot is None and core.role is not Role.LEADER:
-                # a follower's small append: the thread hop would cost more than the write; the
-                # leader keeps its loop free for clients while it syncs
-                self.storage.save(hs, rd.entries, None, None)
-            else:
-                await asyncio.get_running_loop().run_in_executor(
-                    self._io, self.storage.save, hs, rd.entries, rd.snapshot, None
-                )
+            await asyncio.get_running_loop().run_in_executor(
+                self._io, self.storage.save, hs, rd.entries, rd.snapshot, None
+            )
             self._hard = hs
         if not early and rd.messages and self.transport is not None:
             self.transport.send(rd.messages)
