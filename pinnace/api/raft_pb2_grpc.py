@@ -35,10 +35,10 @@ class RaftPeerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Stream = channel.stream_unary(
+        self.Stream = channel.stream_stream(
                 '/pinnace.v1.RaftPeer/Stream',
                 request_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
-                response_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.FromString,
+                response_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
                 _registered_method=True)
         self.InstallSnapshot = channel.stream_unary(
                 '/pinnace.v1.RaftPeer/InstallSnapshot',
@@ -62,7 +62,9 @@ class RaftPeerServicer:
     """
 
     def Stream(self, request_iterator, context):
-        """One long-lived stream per ordered pair of replicas carrying batches of raft messages.
+        """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
+        receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
+        same stream, so a request and its answer share one connection.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,10 +94,10 @@ class RaftPeerServicer:
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Stream': grpc.stream_unary_rpc_method_handler(
+            'Stream': grpc.stream_stream_rpc_method_handler(
                     servicer.Stream,
                     request_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
-                    response_serializer=pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.SerializeToString,
+                    response_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
             ),
             'InstallSnapshot': grpc.stream_unary_rpc_method_handler(
                     servicer.InstallSnapshot,
@@ -135,12 +137,12 @@ class RaftPeer:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/pinnace.v1.RaftPeer/Stream',
             pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
-            pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.FromString,
+            pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
             options,
             channel_credentials,
             insecure,

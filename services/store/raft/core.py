@@ -87,6 +87,7 @@ class Raft:
         self.lead_transferee = 0
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
+        self._heard_seq = 0  # counts peer responses; orders Progress.heard
         self.randomized_timeout = 0
         self.prev_hard = HardState(self.term, self.vote, self.log.committed)
         self._reset_randomized()
@@ -418,6 +419,9 @@ class Raft:
         pr = self.prs.get(m.frm)
         if pr is None:
             return
+        if t is MsgType.APP_RESP or t is MsgType.HEARTBEAT_RESP:
+            self._heard_seq += 1
+            pr.heard = self._heard_seq
         if t is MsgType.APP_RESP:
             pr.recent_active = True
             if m.reject:
@@ -507,6 +511,16 @@ class Raft:
                 commit = min(pr.match, self.log.committed)
                 self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
 
+    def _read_heartbeats(self, ctx: bytes) -> None:
+        """Heartbeats for a ReadIndex round go only to the quorum-1 peers heard from most recently:
+        any quorum's acknowledgement proves leadership, and each message saved is a stream write
+        and read on two replicas. If one of them stays silent, the next periodic heartbeat (which
+        goes to everyone and carries the newest pending context) completes the round."""
+        peers = sorted((p for p in self.voters if p != self.id), key=lambda p: self.prs[p].heard, reverse=True)
+        for p in peers[: self.quorum - 1]:
+            commit = min(self.prs[p].match, self.log.committed)
+            self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
+
     def _send_append(self, to: int) -> None:
         self._maybe_send_append(to, send_if_empty=True)
 
@@ -554,7 +568,7 @@ class Raft:
             self.pending_reads.append(m)
             return
         self.read_only.add(m, self.log.committed, self.id)
-        self._bcast_heartbeat(m.context)
+        self._read_heartbeats(m.context)
 
     def _answer_read(self, m: Message, index: int | None = None) -> None:
         idx = self.log.committed if index is None else index
