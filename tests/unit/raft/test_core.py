@@ -102,6 +102,33 @@ def test_read_index_waits_for_a_heartbeat_quorum() -> None:
     assert net.reads[f] == [(b"ctx2", r.log.committed)]
 
 
+def test_read_index_asks_the_most_recently_heard_quorum_and_survives_its_silence() -> None:
+    net = Net(5)
+    lead = net.tick_until_leader()
+    r = net.nodes[lead]
+    followers = [i for i in net.nodes if i != lead]
+    r.propose(b"x")
+    net.pump()
+    # the two followers heard from last get the read's heartbeats; the other two are not asked
+    for f in followers[:2]:
+        r.step(Message(MsgType.HEARTBEAT_RESP, to=lead, frm=f, term=r.term))
+    r.read_index(b"ctx")
+    rd = r.ready()
+    asked = sorted(m.to for m in rd.messages if m.type is MsgType.HEARTBEAT and m.context == b"ctx")
+    assert asked == sorted(followers[:2])
+    r.advance(rd)
+    # one of them is silent: the read completes with the next periodic heartbeat to everyone
+    net.down.add(followers[0])
+    for m in rd.messages:
+        if m.to not in net.down:
+            net.nodes[m.to].step(m)
+    net.pump()
+    assert net.reads[lead] == []
+    r.tick()
+    net.pump()
+    assert net.reads[lead] == [(b"ctx", r.log.committed)]
+
+
 def test_isolated_leader_cannot_serve_reads_and_steps_down() -> None:
     net = Net()
     lead = net.tick_until_leader()
