@@ -9,32 +9,10 @@ from pathlib import Path
 import pytest
 
 from pinnace.api import store_pb2
-from pinnace.api.object_pb2 import Object
 from services.store import encoding as enc
-from services.store.mvcc import Compacted, MVCCStore
-from services.store.watch import WatchClosed, WatchHub
-
-
-def obj(name: str) -> bytes:
-    o = Object()
-    o.pod.metadata.name = name
-    return o.SerializeToString()
-
-
-class World:
-    def __init__(self, tmp: Path, window: int = 1000) -> None:
-        self.store = MVCCStore(str(tmp), history_window=0)
-        self.hub = WatchHub(self.store, window=window)
-        self.hub.attach(asyncio.get_running_loop())
-        self.index = 0
-
-    def put(self, name: str, ns: str = "a") -> None:
-        self.index += 1
-        key = f"/registry/pods/{ns}/{name}"
-        self.store.apply_batch([(self.index, enc.encode_txn(enc.Txn([], [enc.Op(enc.OP_PUT, key, obj(name))])))])
-
-    def stream(self, start: str, from_rev: int, **kw: object) -> AsyncIterator[bytes]:
-        return self.hub.stream("pods", start, start[:-1] + "0", from_rev, **kw)  # type: ignore[arg-type]
+from services.store.mvcc import Compacted
+from services.store.watch import WatchClosed
+from tests.unit.store.hub_world import World
 
 
 async def take(it: AsyncIterator[bytes], n: int, timeout: float = 5) -> list[store_pb2.WatchEvent]:
@@ -51,7 +29,7 @@ async def test_replay_then_live(tmp_path: Path) -> None:
     w = World(tmp_path)
     for i in range(5):
         w.put(f"p{i}")
-    it = w.stream("/registry/pods/a/", 2)
+    it = w.events(2)
     first = await take(it, 3)
     assert [e.revision for e in first] == [3, 4, 5]
     w.put("p5")
@@ -65,7 +43,7 @@ async def test_replay_then_live(tmp_path: Path) -> None:
 async def test_from_now(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.put("old")
-    it = w.stream("/registry/pods/a/", 0)
+    it = w.events(0)
     task = asyncio.create_task(take(it, 1))
     await asyncio.sleep(0.05)
     w.put("new")
@@ -75,7 +53,7 @@ async def test_from_now(tmp_path: Path) -> None:
 
 async def test_slow_watcher_falls_back_to_disk_without_gaps(tmp_path: Path) -> None:
     w = World(tmp_path, window=10)
-    it = w.stream("/registry/pods/a/", 0)
+    it = w.events(0)
     got: list[int] = []
     first = asyncio.create_task(take(it, 1))
     await asyncio.sleep(0.01)
@@ -89,7 +67,7 @@ async def test_slow_watcher_falls_back_to_disk_without_gaps(tmp_path: Path) -> N
 async def test_bookmarks(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.put("x")
-    it = w.stream("/registry/pods/a/", 0, bookmarks=True, bookmark_interval=0.05)
+    it = w.events(0, bookmarks=True, bookmark_interval=0.05)
     evs = await take(it, 2, timeout=2)
     assert all(e.type == store_pb2.WatchEvent.BOOKMARK and e.revision == 1 for e in evs)
 
@@ -101,8 +79,8 @@ async def test_compacted_and_reset(tmp_path: Path) -> None:
     w.index += 1
     w.store.apply_batch([(w.index, enc.encode_compact(2))])
     with pytest.raises(Compacted):
-        await take(w.stream("/registry/pods/a/", 1), 1)
-    it = w.stream("/registry/pods/a/", 0)
+        await take(w.events(1), 1)
+    it = w.events(0)
     task = asyncio.create_task(take(it, 1))
     await asyncio.sleep(0.05)
     w.hub.reset()
