@@ -489,8 +489,9 @@ class StoreService:
         if req.from_revision > 0 and req.from_revision < self.store.compact_revision():
             raise _compacted(req.from_revision, self.store.compact_revision())
         select = _selector_events(match) if match is not None else None
-        stream = self.hub.stream_batches if batched else self.hub.stream
-        return stream(plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval)
+        return self.hub.messages(
+            plural, start, end, req.from_revision, select, req.bookmarks, self.bookmark_interval, batched=batched
+        )
 
     @staticmethod
     def watch_error(req: store_pb2.WatchRequest, e: Exception) -> StoreError:

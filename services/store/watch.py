@@ -7,9 +7,9 @@ A watcher that falls behind the in-memory window (or starts from an old revision
 the SQLite history first, then switches to the live log, skipping what it already sent.
 
 Per wake-up a watcher takes everything available to it at once (capped at MAX_BATCH_EVENTS events
-and MAX_BATCH_BYTES bytes): `stream` sends those events as one message each (Watch), while
-`stream_batches` sends them as one WatchEventBatch (WatchBatches), so a watcher costs O(1) stream
-writes per wake-up. Events are serialized once per event, never per watcher: a batch is the
+and MAX_BATCH_BYTES bytes): `messages` sends those events as one message each (Watch), or with
+`batched` as one WatchEventBatch (WatchBatches), so a watcher costs O(1) stream writes per
+wake-up. Events are serialized once per event, never per watcher: a batch is the
 concatenation of the events' cached "framed" bytes (each a WatchEventBatch.events field). Watchers
 woken at the same position of a channel with the same key range (and no selector) share one
 collection and one joined message, so the work per event does not grow with the watchers either.
@@ -257,7 +257,7 @@ class WatchHub:
 
     # ---------------------------------------------------------------- consumer side
 
-    async def stream(
+    async def messages(
         self,
         plural: str,
         start: str,
@@ -266,31 +266,23 @@ class WatchHub:
         select: Select | None = None,
         bookmarks: bool = False,
         bookmark_interval: float = BOOKMARK_INTERVAL,
+        *,
+        batched: bool = False,
     ) -> AsyncIterator[bytes]:
-        """Serialized WatchEvents for keys in [start, end) with revision > from_revision.
+        """A watch's stream messages for keys in [start, end) with revision > from_revision: one
+        serialized WatchEvent each, or with `batched` one serialized WatchEventBatch per wake-up
+        (everything available then).
 
         select(event) returns the event type to send (0 = skip) for filtered watches.
         Raises Compacted (from_revision too old) or WatchClosed.
         """
-        batches = self.batches(plural, start, end, from_revision, select, bookmarks, bookmark_interval)
+        batches = self.batches(plural, start, end, from_revision, select, bookmarks, bookmark_interval, framed=batched)
         async for batch in batches:
-            for data in batch.items:
-                yield data
-
-    async def stream_batches(
-        self,
-        plural: str,
-        start: str,
-        end: str,
-        from_revision: int,
-        select: Select | None = None,
-        bookmarks: bool = False,
-        bookmark_interval: float = BOOKMARK_INTERVAL,
-    ) -> AsyncIterator[bytes]:
-        """Like `stream`, but one serialized WatchEventBatch per wake-up (everything available then)."""
-        batches = self.batches(plural, start, end, from_revision, select, bookmarks, bookmark_interval, framed=True)
-        async for batch in batches:
-            yield batch.joined()
+            if batched:
+                yield batch.joined()
+            else:
+                for data in batch.items:
+                    yield data
 
     async def batches(
         self,
@@ -304,7 +296,7 @@ class WatchHub:
         *,
         framed: bool = False,
     ) -> AsyncIterator[Batch]:
-        """The events of `stream`, as everything available at once (one stream message's worth each).
+        """The events of `messages`, as everything available at once (one stream message's worth each).
 
         Each batch is non-empty and within MAX_BATCH_EVENTS / MAX_BATCH_BYTES (one oversized event goes
         alone); with `framed` its items are WatchEventBatch elements (see `frame`), else WatchEvents.

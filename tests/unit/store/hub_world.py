@@ -43,7 +43,7 @@ class World:
 
     def events(self, from_rev: int, start: str = PREFIX, **kw: object) -> AsyncIterator[bytes]:
         """The unbatched stream (one event per message) of keys under `start`."""
-        return self.hub.stream("pods", start, start[:-1] + "0", from_rev, **kw)  # type: ignore[arg-type]
+        return self.hub.messages("pods", start, start[:-1] + "0", from_rev, **kw)  # type: ignore[arg-type]
 
     def batches(self, from_rev: int, **kw: object) -> AsyncIterator[bytes]:
-        return self.hub.stream_batches("pods", PREFIX, PREFIX[:-1] + "0", from_rev, **kw)  # type: ignore[arg-type]
+        return self.hub.messages("pods", PREFIX, PREFIX[:-1] + "0", from_rev, batched=True, **kw)  # type: ignore[arg-type]

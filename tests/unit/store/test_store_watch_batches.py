@@ -104,7 +104,8 @@ async def test_watchers_at_one_position_share_the_message(tmp_path: Path) -> Non
             return
 
     tasks = [asyncio.create_task(watch(0, w.batches(0))), asyncio.create_task(watch(1, w.batches(0)))]
-    tasks.append(asyncio.create_task(watch(2, w.hub.stream_batches("pods", "/registry/pods/", "/registry/pods0", 0))))
+    every_pod = w.hub.messages("pods", "/registry/pods/", "/registry/pods0", 0, batched=True)
+    tasks.append(asyncio.create_task(watch(2, every_pod)))
     await asyncio.sleep(0.01)
     w.apply(pod_write("p0"), pod_write("other", ns="b"))
     await asyncio.gather(*tasks)

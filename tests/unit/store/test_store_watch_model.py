@@ -42,7 +42,7 @@ def test_watchers_see_exact_history(
                 prefix = f"/registry/pods/{ns}/" if ns else "/registry/pods/"
                 got: list[int] = []
                 results[w] = got
-                async for data in hub.stream("pods", prefix, prefix[:-1] + "0", start_rev):
+                async for data in hub.messages("pods", prefix, prefix[:-1] + "0", start_rev):
                     got.append(store_pb2.WatchEvent.FromString(data).revision)
                     for _ in range(slowness):
                         await asyncio.sleep(0)
