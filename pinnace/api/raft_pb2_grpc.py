@@ -35,8 +35,8 @@ class RaftPeerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Stream = channel.stream_stream(
-                '/pinnace.v1.RaftPeer/Stream',
+        self.Exchange = channel.stream_stream(
+                '/pinnace.v1.RaftPeer/Exchange',
                 request_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
                 response_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
                 _registered_method=True)
@@ -61,10 +61,12 @@ class RaftPeerServicer:
     """Served by every store replica on its --peer-listen address.
     """
 
-    def Stream(self, request_iterator, context):
+    def Exchange(self, request_iterator, context):
         """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
         receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-        same stream, so a request and its answer share one connection.
+        same stream, so a request and its answer share one connection. (It replaced a one-way
+        `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
+        loudly: replicas must run the same version.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,8 +96,8 @@ class RaftPeerServicer:
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Stream': grpc.stream_stream_rpc_method_handler(
-                    servicer.Stream,
+            'Exchange': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exchange,
                     request_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
                     response_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
             ),
@@ -127,7 +129,7 @@ class RaftPeer:
     """
 
     @staticmethod
-    def Stream(request_iterator,
+    def Exchange(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -140,7 +142,7 @@ class RaftPeer:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/pinnace.v1.RaftPeer/Stream',
+            '/pinnace.v1.RaftPeer/Exchange',
             pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
             pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
             options,

@@ -33,10 +33,12 @@ class RaftPeerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RaftPeerAsyncStub: ...
-    Stream: _grpc.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]
+    Exchange: _grpc.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]
     """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
     receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-    same stream, so a request and its answer share one connection.
+    same stream, so a request and its answer share one connection. (It replaced a one-way
+    `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
+    loudly: replicas must run the same version.)
     """
     InstallSnapshot: _grpc.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotAck]
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
@@ -50,10 +52,12 @@ class RaftPeerAsyncStub(RaftPeerStub):
     """Served by every store replica on its --peer-listen address."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Stream: _aio.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]  # type: ignore[assignment]
+    Exchange: _aio.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]  # type: ignore[assignment]
     """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
     receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-    same stream, so a request and its answer share one connection.
+    same stream, so a request and its answer share one connection. (It replaced a one-way
+    `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
+    loudly: replicas must run the same version.)
     """
     InstallSnapshot: _aio.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotAck]  # type: ignore[assignment]
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
@@ -66,14 +70,16 @@ class RaftPeerServicer(metaclass=_abc_1.ABCMeta):
     """Served by every store replica on its --peer-listen address."""
 
     @_abc_1.abstractmethod
-    def Stream(
+    def Exchange(
         self,
         request_iterator: _MaybeAsyncIterator[_raft_pb2.RaftBatch],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_raft_pb2.RaftBatch], _abc.AsyncIterator[_raft_pb2.RaftBatch]]:
         """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
         receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-        same stream, so a request and its answer share one connection.
+        same stream, so a request and its answer share one connection. (It replaced a one-way
+        `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
+        loudly: replicas must run the same version.)
         """
 
     @_abc_1.abstractmethod

@@ -87,7 +87,6 @@ class Raft:
         self.lead_transferee = 0
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
-        self._heard_seq = 0  # counts peer responses; orders Progress.heard
         self.randomized_timeout = 0
         self.prev_hard = HardState(self.term, self.vote, self.log.committed)
         self._reset_randomized()
@@ -419,9 +418,6 @@ class Raft:
         pr = self.prs.get(m.frm)
         if pr is None:
             return
-        if t is MsgType.APP_RESP or t is MsgType.HEARTBEAT_RESP:
-            self._heard_seq += 1
-            pr.heard = self._heard_seq
         if t is MsgType.APP_RESP:
             pr.recent_active = True
             if m.reject:
@@ -512,12 +508,18 @@ class Raft:
                 self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
 
     def _read_heartbeats(self, ctx: bytes) -> None:
-        """Heartbeats for a ReadIndex round go only to the quorum-1 peers heard from most recently:
-        any quorum's acknowledgement proves leadership, and each message saved is a stream write
-        and read on two replicas. If one of them stays silent, the next periodic heartbeat (which
-        goes to everyone and carries the newest pending context) completes the round."""
-        peers = sorted((p for p in self.voters if p != self.id), key=lambda p: self.prs[p].heard, reverse=True)
-        for p in peers[: self.quorum - 1]:
+        """Heartbeats for a ReadIndex round go only to the followers whose acks completed the
+        previous round's quorum (the fastest to answer), when they are still enough for one: any
+        quorum's acknowledgement proves leadership, and each message saved is a stream write and
+        read on two replicas. Otherwise (first read of a term, a changed quorum) to every follower.
+        If a chosen follower stays silent, the next periodic heartbeat (which goes to everyone and
+        carries the newest pending context) completes the round and the quorum that answers it
+        becomes the new choice."""
+        fast = sorted(p for p in self.read_only.last_quorum if p != self.id and p in self.prs)
+        if len(fast) < self.quorum - 1:
+            self._bcast_heartbeat(ctx)
+            return
+        for p in fast:
             commit = min(self.prs[p].match, self.log.committed)
             self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
 

@@ -292,7 +292,11 @@ class RaftNode:
 
     def _expire_pending(self) -> None:
         """Fail proposals that were not applied within proposal_timeout (their entries may
-        have been dropped by a new leader whose log never reached that index)."""
+        have been dropped by a new leader whose log never reached that index), and forget read
+        rounds whose readers all gave up (a forwarded ReadIndex or its answer can be lost with a
+        broken stream, and raft does not resend those)."""
+        for ctx in [c for c, futs in self._read_ctx.items() if all(f.done() for f in futs)]:
+            del self._read_ctx[ctx]
         if not self._pending:
             return
         deadline = time.monotonic() - self.opts.proposal_timeout

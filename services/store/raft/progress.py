@@ -21,7 +21,6 @@ class Progress:
     """Replication state of one peer, as tracked by the leader."""
 
     __slots__ = (
-        "heard",
         "inflights",
         "match",
         "max_inflight",
@@ -39,7 +38,6 @@ class Progress:
         self.probe_sent = False
         self.pending_snapshot = 0
         self.recent_active = False
-        self.heard = 0  # the leader's sequence number of this peer's latest response (higher = more recent)
         self.max_inflight = max_inflight
         self.inflights: deque[int] = deque()
 

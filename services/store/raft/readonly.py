@@ -21,6 +21,8 @@ class ReadOnly:
 
     def __init__(self) -> None:
         self.pending: OrderedDict[bytes, ReadRequest] = OrderedDict()
+        # the peers whose acks completed the latest quorum: the fastest to answer a read round
+        self.last_quorum: frozenset[int] = frozenset()
 
     def add(self, req: Message, index: int, self_id: int) -> None:
         if req.context in self.pending:
@@ -38,6 +40,7 @@ class ReadOnly:
         rr.acks.add(frm)
         if len(rr.acks) < quorum:
             return []
+        self.last_quorum = frozenset(rr.acks)
         out: list[tuple[Message, int]] = []
         while self.pending:
             key, r = self.pending.popitem(last=False)

@@ -264,14 +264,14 @@ class RaftReplicator:
         members: list[MemberStatus] = []
         match = st.get("match") or {}
         assert isinstance(match, dict)
-        reach = self.node.transport.reachable if self.node.transport is not None else {}
+        transport = self.node.transport
         for p in self.node.voters:
             members.append(
                 MemberStatus(
                     id=p,
                     address=self.peers.get(p, ""),
                     match_index=int(match.get(p, 0)),
-                    reachable=p == self.id or bool(reach.get(p, False)),
+                    reachable=p == self.id or (transport is not None and transport.is_reachable(p)),
                 )
             )
         return ReplicaStatus(

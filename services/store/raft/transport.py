@@ -123,6 +123,14 @@ class PeerTransport:
         for ch in self._channels.values():
             await ch.close()
 
+    def is_reachable(self, peer: int) -> bool:
+        """Messages from or to the peer went through since its stream last broke, or its channel
+        is connected (a follower's stream to another follower carries nothing in a quiet term)."""
+        if self.reachable.get(peer, False):
+            return True
+        ch = self._channels.get(peer)
+        return ch is not None and ch.get_state(try_to_connect=False) is grpc.ChannelConnectivity.READY
+
     def stub(self, peer: int) -> raft_pb2_grpc.RaftPeerStub:
         return raft_pb2_grpc.RaftPeerStub(self._channels[peer])
 
@@ -158,10 +166,18 @@ class PeerTransport:
                 if not sender:
                     sender = batch.sender
                     self._answer_routes[sender] = box
+                self.reachable[sender] = True
                 self.on_messages([message_from_pb(m) for m in batch.messages])
 
+        def ended(task: asyncio.Task[None]) -> None:
+            # Retire the route as soon as the stream ends, even if gRPC never resumes this generator.
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("peer stream ended", peer=sender, error=str(task.exception())[:200])
+            self._retire_route(sender, box)
+            box.event.set()
+
         reader = asyncio.create_task(receive(), name="raft-receive")
-        reader.add_done_callback(lambda _t: box.event.set())
+        reader.add_done_callback(ended)
         try:
             while True:
                 await box.event.wait()
@@ -171,18 +187,25 @@ class PeerTransport:
                 if batch:
                     yield raft_pb2.RaftBatch(sender=self.id, to=sender, messages=batch)
         finally:
-            if self._answer_routes.get(sender) is box:
-                del self._answer_routes[sender]
             reader.cancel()
-            fallback = self._out.get(sender)
-            if fallback is not None and box.queue:  # answers not written yet take the outgoing stream
-                fallback.queue.extend(box.queue)
-                fallback.event.set()
+            self._retire_route(sender, box)
 
-    async def _read_answers(self, call: grpc.aio.StreamStreamCall) -> None:
-        with contextlib.suppress(Exception):  # the sender sees the stream end and reconnects
+    def _retire_route(self, sender: int, box: Outbox) -> None:
+        """Forget an ended stream's answer route; its unwritten answers take the outgoing stream."""
+        if self._answer_routes.get(sender) is box:
+            del self._answer_routes[sender]
+        fallback = self._out.get(sender)
+        if fallback is not None and box.queue:
+            fallback.queue.extend(box.take())
+            fallback.event.set()
+
+    async def _read_answers(self, peer: int, call: grpc.aio.StreamStreamCall) -> None:
+        try:
             async for batch in call:
+                self.reachable[peer] = True
                 self.on_messages([message_from_pb(m) for m in batch.messages])
+        except Exception as e:  # the sender sees the stream end and reconnects
+            log.debug("peer answers ended", peer=peer, error=str(e)[:200])
 
     async def _sender(self, peer: int) -> None:
         backoff = 0.05
@@ -191,8 +214,8 @@ class PeerTransport:
             call = None
             reader: asyncio.Task[None] | None = None
             try:
-                call = self.stub(peer).Stream()
-                reader = asyncio.create_task(self._read_answers(call), name=f"raft-answers-from-{peer}")
+                call = self.stub(peer).Exchange()
+                reader = asyncio.create_task(self._read_answers(peer, call), name=f"raft-answers-from-{peer}")
                 reader.add_done_callback(lambda _t: box.event.set())  # the stream ended: reconnect now
                 while True:
                     await box.event.wait()
@@ -281,7 +304,7 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
                 grpc.StatusCode.PERMISSION_DENIED, f"raft peers must be {self.peer_identity!r}, not {who!r}"
             )
 
-    async def Stream(
+    async def Exchange(
         self, request_iterator: AsyncIterator[raft_pb2.RaftBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[raft_pb2.RaftBatch]:
         await self._authorize(context)

@@ -102,31 +102,50 @@ def test_read_index_waits_for_a_heartbeat_quorum() -> None:
     assert net.reads[f] == [(b"ctx2", r.log.committed)]
 
 
-def test_read_index_asks_the_most_recently_heard_quorum_and_survives_its_silence() -> None:
+def read_heartbeats(r: Raft, ctx: bytes) -> tuple[list[Message], list[int]]:
+    """Start a read on leader r: its messages (taken from its Ready) and who the read's heartbeats go to."""
+    r.read_index(ctx)
+    rd = r.ready()
+    r.advance(rd)
+    asked = sorted(m.to for m in rd.messages if m.type is MsgType.HEARTBEAT and m.context == ctx)
+    return rd.messages, asked
+
+
+def test_read_index_asks_the_last_quorum_and_survives_its_silence() -> None:
     net = Net(5)
     lead = net.tick_until_leader()
     r = net.nodes[lead]
-    followers = [i for i in net.nodes if i != lead]
-    r.propose(b"x")
+    followers = sorted(i for i in net.nodes if i != lead)
+    # the first read of the term asks everyone; the two acks that complete its quorum win
+    msgs, asked = read_heartbeats(r, b"r1")
+    assert asked == followers
+    for m in msgs:
+        net.nodes[m.to].step(m)
+    slow = followers[:2]
+    for f in (f for f in followers if f not in slow):  # these two answer first
+        rd = net.nodes[f].ready()
+        net.nodes[f].advance(rd)
+        for resp in rd.messages:
+            r.step(resp)
+    assert net.reads[lead] == [] and r.read_states  # released by the fast two
     net.pump()
-    # the two followers heard from last get the read's heartbeats; the other two are not asked
-    for f in followers[:2]:
-        r.step(Message(MsgType.HEARTBEAT_RESP, to=lead, frm=f, term=r.term))
-    r.read_index(b"ctx")
-    rd = r.ready()
-    asked = sorted(m.to for m in rd.messages if m.type is MsgType.HEARTBEAT and m.context == b"ctx")
-    assert asked == sorted(followers[:2])
-    r.advance(rd)
+    fast = sorted(f for f in followers if f not in slow)
+    # the next read asks only them
+    msgs, asked = read_heartbeats(r, b"r2")
+    assert asked == fast
     # one of them is silent: the read completes with the next periodic heartbeat to everyone
-    net.down.add(followers[0])
-    for m in rd.messages:
+    net.down.add(fast[0])
+    for m in msgs:
         if m.to not in net.down:
             net.nodes[m.to].step(m)
     net.pump()
-    assert net.reads[lead] == []
+    assert [c for c, _ in net.reads[lead]] == [b"r1"]
     r.tick()
     net.pump()
-    assert net.reads[lead] == [(b"ctx", r.log.committed)]
+    assert [c for c, _ in net.reads[lead]] == [b"r1", b"r2"]
+    # and the next read asks the quorum that answered that round, without the silent one
+    _, asked = read_heartbeats(r, b"r3")
+    assert len(asked) == 2 and fast[0] not in asked
 
 
 def test_isolated_leader_cannot_serve_reads_and_steps_down() -> None:
