@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15pinnace/v1/raft.proto\x12\npinnace.v1\"D\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04type\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"?\n\x10RaftSnapshotMeta\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0e\n\x06voters\x18\x03 \x03(\x04\"\x84\x02\n\x0bRaftMessage\x12\x0c\n\x04type\x18\x01 \x01(\r\x12\n\n\x02to\x18\x02 \x01(\x04\x12\x0e\n\x06sender\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x10\n\x08log_term\x18\x05 \x01(\x04\x12\r\n\x05index\x18\x06 \x01(\x04\x12&\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x15.pinnace.v1.RaftEntry\x12\x0e\n\x06\x63ommit\x18\x08 \x01(\x04\x12\x0e\n\x06reject\x18\t \x01(\x08\x12\x13\n\x0breject_hint\x18\n \x01(\x04\x12\x0f\n\x07\x63ontext\x18\x0b \x01(\x0c\x12.\n\x08snapshot\x18\x0c \x01(\x0b\x32\x1c.pinnace.v1.RaftSnapshotMeta\"R\n\tRaftBatch\x12\x0e\n\x06sender\x18\x01 \x01(\x04\x12\n\n\x02to\x18\x02 \x01(\x04\x12)\n\x08messages\x18\x03 \x03(\x0b\x32\x17.pinnace.v1.RaftMessage\"\x81\x01\n\rSnapshotChunk\x12\x0e\n\x06sender\x18\x01 \x01(\x04\x12\n\n\x02to\x18\x02 \x01(\x04\x12(\n\x07message\x18\x03 \x01(\x0b\x32\x17.pinnace.v1.RaftMessage\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x0c\n\x04last\x18\x06 \x01(\x08\"\x19\n\x0bSnapshotAck\x12\n\n\x02ok\x18\x01 \x01(\x08\"\x1e\n\x0e\x46orwardRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"Q\n\x0f\x46orwardResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06result\x18\x02 \x01(\x0c\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08rejected\x18\x04 \x01(\x08\"#\n\x13\x46orwardBatchRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x03(\x0c\"D\n\x14\x46orwardBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.pinnace.v1.ForwardResponse2\xa8\x02\n\x08RaftPeer\x12<\n\x08\x45xchange\x12\x15.pinnace.v1.RaftBatch\x1a\x15.pinnace.v1.RaftBatch(\x01\x30\x01\x12G\n\x0fInstallSnapshot\x12\x19.pinnace.v1.SnapshotChunk\x1a\x17.pinnace.v1.SnapshotAck(\x01\x12\x42\n\x07\x46orward\x12\x1a.pinnace.v1.ForwardRequest\x1a\x1b.pinnace.v1.ForwardResponse\x12Q\n\x0c\x46orwardBatch\x12\x1f.pinnace.v1.ForwardBatchRequest\x1a .pinnace.v1.ForwardBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15pinnace/v1/raft.proto\x12\npinnace.v1\"D\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04type\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"?\n\x10RaftSnapshotMeta\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0e\n\x06voters\x18\x03 \x03(\x04\"\x84\x02\n\x0bRaftMessage\x12\x0c\n\x04type\x18\x01 \x01(\r\x12\n\n\x02to\x18\x02 \x01(\x04\x12\x0e\n\x06sender\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x10\n\x08log_term\x18\x05 \x01(\x04\x12\r\n\x05index\x18\x06 \x01(\x04\x12&\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x15.pinnace.v1.RaftEntry\x12\x0e\n\x06\x63ommit\x18\x08 \x01(\x04\x12\x0e\n\x06reject\x18\t \x01(\x08\x12\x13\n\x0breject_hint\x18\n \x01(\x04\x12\x0f\n\x07\x63ontext\x18\x0b \x01(\x0c\x12.\n\x08snapshot\x18\x0c \x01(\x0b\x32\x1c.pinnace.v1.RaftSnapshotMeta\"R\n\tRaftBatch\x12\x0e\n\x06sender\x18\x01 \x01(\x04\x12\n\n\x02to\x18\x02 \x01(\x04\x12)\n\x08messages\x18\x03 \x03(\x0b\x32\x17.pinnace.v1.RaftMessage\"\x0f\n\rRaftStreamAck\"\x81\x01\n\rSnapshotChunk\x12\x0e\n\x06sender\x18\x01 \x01(\x04\x12\n\n\x02to\x18\x02 \x01(\x04\x12(\n\x07message\x18\x03 \x01(\x0b\x32\x17.pinnace.v1.RaftMessage\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x0c\n\x04last\x18\x06 \x01(\x08\"\x19\n\x0bSnapshotAck\x12\n\n\x02ok\x18\x01 \x01(\x08\"\x1e\n\x0e\x46orwardRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"Q\n\x0f\x46orwardResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06result\x18\x02 \x01(\x0c\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08rejected\x18\x04 \x01(\x08\"#\n\x13\x46orwardBatchRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x03(\x0c\"D\n\x14\x46orwardBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.pinnace.v1.ForwardResponse2\xa8\x02\n\x08RaftPeer\x12<\n\x06Stream\x12\x15.pinnace.v1.RaftBatch\x1a\x19.pinnace.v1.RaftStreamAck(\x01\x12G\n\x0fInstallSnapshot\x12\x19.pinnace.v1.SnapshotChunk\x1a\x17.pinnace.v1.SnapshotAck(\x01\x12\x42\n\x07\x46orward\x12\x1a.pinnace.v1.ForwardRequest\x1a\x1b.pinnace.v1.ForwardResponse\x12Q\n\x0c\x46orwardBatch\x12\x1f.pinnace.v1.ForwardBatchRequest\x1a .pinnace.v1.ForwardBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,18 +39,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAFTMESSAGE']._serialized_end=433
   _globals['_RAFTBATCH']._serialized_start=435
   _globals['_RAFTBATCH']._serialized_end=517
-  _globals['_SNAPSHOTCHUNK']._serialized_start=520
-  _globals['_SNAPSHOTCHUNK']._serialized_end=649
-  _globals['_SNAPSHOTACK']._serialized_start=651
-  _globals['_SNAPSHOTACK']._serialized_end=676
-  _globals['_FORWARDREQUEST']._serialized_start=678
-  _globals['_FORWARDREQUEST']._serialized_end=708
-  _globals['_FORWARDRESPONSE']._serialized_start=710
-  _globals['_FORWARDRESPONSE']._serialized_end=791
-  _globals['_FORWARDBATCHREQUEST']._serialized_start=793
-  _globals['_FORWARDBATCHREQUEST']._serialized_end=828
-  _globals['_FORWARDBATCHRESPONSE']._serialized_start=830
-  _globals['_FORWARDBATCHRESPONSE']._serialized_end=898
-  _globals['_RAFTPEER']._serialized_start=901
-  _globals['_RAFTPEER']._serialized_end=1197
+  _globals['_RAFTSTREAMACK']._serialized_start=519
+  _globals['_RAFTSTREAMACK']._serialized_end=534
+  _globals['_SNAPSHOTCHUNK']._serialized_start=537
+  _globals['_SNAPSHOTCHUNK']._serialized_end=666
+  _globals['_SNAPSHOTACK']._serialized_start=668
+  _globals['_SNAPSHOTACK']._serialized_end=693
+  _globals['_FORWARDREQUEST']._serialized_start=695
+  _globals['_FORWARDREQUEST']._serialized_end=725
+  _globals['_FORWARDRESPONSE']._serialized_start=727
+  _globals['_FORWARDRESPONSE']._serialized_end=808
+  _globals['_FORWARDBATCHREQUEST']._serialized_start=810
+  _globals['_FORWARDBATCHREQUEST']._serialized_end=845
+  _globals['_FORWARDBATCHRESPONSE']._serialized_start=847
+  _globals['_FORWARDBATCHRESPONSE']._serialized_end=915
+  _globals['_RAFTPEER']._serialized_start=918
+  _globals['_RAFTPEER']._serialized_end=1214
 # @@protoc_insertion_point(module_scope)

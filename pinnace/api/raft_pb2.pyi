@@ -162,6 +162,21 @@ class RaftBatch(_message.Message):
 Global___RaftBatch: _TypeAlias = RaftBatch  # noqa: Y015
 
 @_typing.final
+class RaftStreamAck(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RaftStreamAck: _TypeAlias = RaftStreamAck  # noqa: Y015
+
+@_typing.final
 class SnapshotChunk(_message.Message):
     """A chunk of an InstallSnapshot transfer; the first chunk carries the snapshot message."""
 

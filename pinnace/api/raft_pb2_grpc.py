@@ -35,10 +35,10 @@ class RaftPeerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Exchange = channel.stream_stream(
-                '/pinnace.v1.RaftPeer/Exchange',
+        self.Stream = channel.stream_unary(
+                '/pinnace.v1.RaftPeer/Stream',
                 request_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
-                response_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
+                response_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.FromString,
                 _registered_method=True)
         self.InstallSnapshot = channel.stream_unary(
                 '/pinnace.v1.RaftPeer/InstallSnapshot',
@@ -61,12 +61,8 @@ class RaftPeerServicer:
     """Served by every store replica on its --peer-listen address.
     """
 
-    def Exchange(self, request_iterator, context):
-        """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
-        receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-        same stream, so a request and its answer share one connection. (It replaced a one-way
-        `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
-        loudly: replicas must run the same version.)
+    def Stream(self, request_iterator, context):
+        """One long-lived stream per ordered pair of replicas carrying batches of raft messages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,10 +92,10 @@ class RaftPeerServicer:
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Exchange': grpc.stream_stream_rpc_method_handler(
-                    servicer.Exchange,
+            'Stream': grpc.stream_unary_rpc_method_handler(
+                    servicer.Stream,
                     request_deserializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
-                    response_serializer=pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
+                    response_serializer=pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.SerializeToString,
             ),
             'InstallSnapshot': grpc.stream_unary_rpc_method_handler(
                     servicer.InstallSnapshot,
@@ -129,7 +125,7 @@ class RaftPeer:
     """
 
     @staticmethod
-    def Exchange(request_iterator,
+    def Stream(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -139,12 +135,12 @@ class RaftPeer:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_stream(
+        return grpc.experimental.stream_unary(
             request_iterator,
             target,
-            '/pinnace.v1.RaftPeer/Exchange',
+            '/pinnace.v1.RaftPeer/Stream',
             pinnace_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
-            pinnace_dot_v1_dot_raft__pb2.RaftBatch.FromString,
+            pinnace_dot_v1_dot_raft__pb2.RaftStreamAck.FromString,
             options,
             channel_credentials,
             insecure,

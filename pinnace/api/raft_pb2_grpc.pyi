@@ -33,13 +33,8 @@ class RaftPeerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RaftPeerAsyncStub: ...
-    Exchange: _grpc.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]
-    """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
-    receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-    same stream, so a request and its answer share one connection. (It replaced a one-way
-    `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
-    loudly: replicas must run the same version.)
-    """
+    Stream: _grpc.StreamUnaryMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftStreamAck]
+    """One long-lived stream per ordered pair of replicas carrying batches of raft messages."""
     InstallSnapshot: _grpc.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotAck]
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
     Forward: _grpc.UnaryUnaryMultiCallable[_raft_pb2.ForwardRequest, _raft_pb2.ForwardResponse]
@@ -52,13 +47,8 @@ class RaftPeerAsyncStub(RaftPeerStub):
     """Served by every store replica on its --peer-listen address."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Exchange: _aio.StreamStreamMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftBatch]  # type: ignore[assignment]
-    """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
-    receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-    same stream, so a request and its answer share one connection. (It replaced a one-way
-    `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
-    loudly: replicas must run the same version.)
-    """
+    Stream: _aio.StreamUnaryMultiCallable[_raft_pb2.RaftBatch, _raft_pb2.RaftStreamAck]  # type: ignore[assignment]
+    """One long-lived stream per ordered pair of replicas carrying batches of raft messages."""
     InstallSnapshot: _aio.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotAck]  # type: ignore[assignment]
     """Stream a state-machine snapshot in chunks; the receiver steps the snapshot message once the file is complete."""
     Forward: _aio.UnaryUnaryMultiCallable[_raft_pb2.ForwardRequest, _raft_pb2.ForwardResponse]  # type: ignore[assignment]
@@ -70,17 +60,12 @@ class RaftPeerServicer(metaclass=_abc_1.ABCMeta):
     """Served by every store replica on its --peer-listen address."""
 
     @_abc_1.abstractmethod
-    def Exchange(
+    def Stream(
         self,
         request_iterator: _MaybeAsyncIterator[_raft_pb2.RaftBatch],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_raft_pb2.RaftBatch], _abc.AsyncIterator[_raft_pb2.RaftBatch]]:
-        """One long-lived stream per ordered pair of replicas carrying batches of raft messages; the
-        receiver sends its answers (append, vote, heartbeat and read-index responses) back on the
-        same stream, so a request and its answer share one connection. (It replaced a one-way
-        `Stream`; a replica of the older version answers UNIMPLEMENTED, so mixed versions fail
-        loudly: replicas must run the same version.)
-        """
+    ) -> _typing.Union[_raft_pb2.RaftStreamAck, _abc.Awaitable[_raft_pb2.RaftStreamAck]]:
+        """One long-lived stream per ordered pair of replicas carrying batches of raft messages."""
 
     @_abc_1.abstractmethod
     def InstallSnapshot(

@@ -164,7 +164,6 @@ class RaftNode:
         if self.transport is not None:
             self.transport.on_snapshot_status = self._on_snapshot_status
             self.transport.on_unreachable = self._on_unreachable
-            self.transport.on_messages = self.deliver
             await self.transport.start()
         if len(self.voters) == 1:
             self.core.campaign(transfer=False)

@@ -90,7 +90,8 @@ class RaftReplicator:
         if self.node.transport is not None:
             self._server = grpc.aio.server(options=GRPC_OPTIONS)
             servicer = RaftPeerServicer(
-                self.node.transport,
+                self.node.snap_dir,
+                self.node.deliver,
                 self._forwarded,
                 self._forwarded_batch,
                 peer_identity=tls_identity(self.tls) if self.tls is not None else None,

@@ -1,14 +1,11 @@
-"""Peer transport over gRPC (grpc.aio): one long-lived bidi stream per ordered pair of peers
-carrying batches of raft messages, snapshot transfers in chunks, and the Forward RPC.
+"""Peer transport over gRPC (grpc.aio): one long-lived client stream per peer carrying batches
+of raft messages, snapshot transfers in chunks, and the Forward RPC.
 
-Requests (appends, heartbeats, votes, ...) go out on this replica's own stream to the peer;
-answers to them go back on the response side of the stream they arrived on, so a round trip
-stays on one connection (measured on loopback: cheaper in CPU and latency than answering on
-the other direction's stream). When that stream is gone, answers take the outgoing stream.
-
-Sending never blocks the raft loop: messages are queued per route and a writer task per route
-drains its queue into one RaftBatch per write (so bursts coalesce); outgoing streams reconnect
-with backoff. Messages to an unreachable peer are dropped; raft retransmits.
+Sending never blocks the raft loop: messages are queued per peer and a sender task per peer
+drains its queue into one RaftBatch per write (so bursts coalesce), reconnecting with backoff.
+A stream that ends is reopened before the next write (so what was queued meanwhile is not lost
+with it). Messages whose write failed are dropped; raft retransmits them (a forwarded ReadIndex
+is not retransmitted: that read times out and its caller retries).
 """
 
 from __future__ import annotations
@@ -43,10 +40,6 @@ GRPC_OPTIONS = [
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
 
-ANSWERS = frozenset(
-    {MsgType.APP_RESP, MsgType.VOTE_RESP, MsgType.PRE_VOTE_RESP, MsgType.HEARTBEAT_RESP, MsgType.READ_INDEX_RESP}
-)
-
 MessageHandler = Callable[[list[Message]], None]
 ForwardHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 BatchForwardHandler = Callable[[list[bytes]], Awaitable[list[raft_pb2.ForwardResponse]]]
@@ -64,30 +57,8 @@ class ForwardRejected(Exception):
     """The peer is not the leader and did not propose (safe to retry elsewhere)."""
 
 
-class Outbox:
-    """Messages waiting for one writer task, and the event that wakes it."""
-
-    __slots__ = ("event", "queue")
-
-    def __init__(self) -> None:
-        self.queue: list[raft_pb2.RaftMessage] = []
-        self.event = asyncio.Event()
-
-    def put(self, pb: raft_pb2.RaftMessage) -> None:
-        q = self.queue
-        if len(q) >= MAX_QUEUE:
-            del q[: len(q) // 2]  # the peer is not keeping up; raft will retransmit
-        q.append(pb)
-
-    def take(self) -> list[raft_pb2.RaftMessage]:
-        self.event.clear()
-        batch, self.queue = self.queue, []
-        return batch
-
-
 class PeerTransport:
-    """Outgoing side: queues, sender tasks and channels to every other replica, plus the answer
-    routes of the streams other replicas opened to this one."""
+    """Outgoing side: queues, sender tasks and channels to every other replica."""
 
     def __init__(self, node_id: int, peers: dict[int, str], snap_dir: str, tls: tlsmod.TLSConfig | None = None) -> None:
         self.id = node_id
@@ -96,9 +67,8 @@ class PeerTransport:
         self.snap_dir = snap_dir
         self.on_snapshot_status: Callable[[int, bool], None] = lambda _to, _ok: None
         self.on_unreachable: Callable[[int], None] = lambda _to: None
-        self._out: dict[int, Outbox] = {}
-        self._answer_routes: dict[int, Outbox] = {}  # peer -> the response side of its stream to us
-        self.on_messages: MessageHandler = lambda _msgs: None
+        self._queues: dict[int, list[raft_pb2.RaftMessage]] = {p: [] for p in self.peers}
+        self._events: dict[int, asyncio.Event] = {}
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._snap_tasks: set[asyncio.Task[None]] = set()
@@ -111,7 +81,7 @@ class PeerTransport:
             else:
                 opts = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", tlsmod.SERVER_NAME)]
                 self._channels[p] = grpc.aio.secure_channel(addr, tlsmod.channel_credentials(self.tls), options=opts)
-            self._out[p] = Outbox()
+            self._events[p] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._sender(p), name=f"raft-send-{p}"))
 
     async def stop(self) -> None:
@@ -124,8 +94,8 @@ class PeerTransport:
             await ch.close()
 
     def is_reachable(self, peer: int) -> bool:
-        """Messages from or to the peer went through since its stream last broke, or its channel
-        is connected (a follower's stream to another follower carries nothing in a quiet term)."""
+        """Our last write to the peer went through, or its channel is connected (a follower's
+        stream to another follower carries nothing in a quiet term)."""
         if self.reachable.get(peer, False):
             return True
         ch = self._channels.get(peer)
@@ -135,93 +105,37 @@ class PeerTransport:
         return raft_pb2_grpc.RaftPeerStub(self._channels[peer])
 
     def send(self, msgs: list[Message]) -> None:
-        touched: list[Outbox] = []
+        touched: set[int] = set()
         for m in msgs:
-            box = self._out.get(m.to)
-            if box is None:
+            q = self._queues.get(m.to)
+            if q is None:
                 continue
             if m.type is MsgType.SNAP:
                 t = asyncio.create_task(self._send_snapshot(m), name=f"raft-snap-{m.to}")
                 self._snap_tasks.add(t)
                 t.add_done_callback(self._snap_tasks.discard)
                 continue
-            if m.type in ANSWERS:
-                box = self._answer_routes.get(m.to, box)
-            box.put(message_to_pb(m))
-            touched.append(box)
-        for box in touched:
-            box.event.set()
-
-    async def serve_stream(
-        self, request_iterator: AsyncIterator[raft_pb2.RaftBatch]
-    ) -> AsyncIterator[raft_pb2.RaftBatch]:
-        """The receiving side of a peer's stream: a task hands its messages to the node while
-        this yields the answers queued for that peer, until either side ends."""
-        box = Outbox()
-        sender = 0
-
-        async def receive() -> None:
-            nonlocal sender
-            async for batch in request_iterator:
-                if not sender:
-                    sender = batch.sender
-                    self._answer_routes[sender] = box
-                self.reachable[sender] = True
-                self.on_messages([message_from_pb(m) for m in batch.messages])
-
-        def ended(task: asyncio.Task[None]) -> None:
-            # Retire the route as soon as the stream ends, even if gRPC never resumes this generator.
-            if not task.cancelled() and task.exception() is not None:
-                log.debug("peer stream ended", peer=sender, error=str(task.exception())[:200])
-            self._retire_route(sender, box)
-            box.event.set()
-
-        reader = asyncio.create_task(receive(), name="raft-receive")
-        reader.add_done_callback(ended)
-        try:
-            while True:
-                await box.event.wait()
-                if reader.done():
-                    break
-                batch = box.take()
-                if batch:
-                    yield raft_pb2.RaftBatch(sender=self.id, to=sender, messages=batch)
-        finally:
-            reader.cancel()
-            self._retire_route(sender, box)
-
-    def _retire_route(self, sender: int, box: Outbox) -> None:
-        """Forget an ended stream's answer route; its unwritten answers take the outgoing stream."""
-        if self._answer_routes.get(sender) is box:
-            del self._answer_routes[sender]
-        fallback = self._out.get(sender)
-        if fallback is not None and box.queue:
-            fallback.queue.extend(box.take())
-            fallback.event.set()
-
-    async def _read_answers(self, peer: int, call: grpc.aio.StreamStreamCall) -> None:
-        try:
-            async for batch in call:
-                self.reachable[peer] = True
-                self.on_messages([message_from_pb(m) for m in batch.messages])
-        except Exception as e:  # the sender sees the stream end and reconnects
-            log.debug("peer answers ended", peer=peer, error=str(e)[:200])
+            if len(q) >= MAX_QUEUE:
+                del q[: len(q) // 2]  # the peer is not keeping up; raft will retransmit
+            q.append(message_to_pb(m))
+            touched.add(m.to)
+        for p in touched:
+            self._events[p].set()
 
     async def _sender(self, peer: int) -> None:
         backoff = 0.05
-        box = self._out[peer]
+        ev = self._events[peer]
         while True:
             call = None
-            reader: asyncio.Task[None] | None = None
             try:
-                call = self.stub(peer).Exchange()
-                reader = asyncio.create_task(self._read_answers(peer, call), name=f"raft-answers-from-{peer}")
-                reader.add_done_callback(lambda _t: box.event.set())  # the stream ended: reconnect now
+                call = self.stub(peer).Stream()
+                call.add_done_callback(lambda _c: ev.set())  # the stream ended: reconnect now
                 while True:
-                    await box.event.wait()
-                    if reader.done():  # before taking the queue: its messages go on the next stream
+                    await ev.wait()
+                    ev.clear()
+                    if call.done():  # before taking the queue: its messages go on the next stream
                         raise StreamEnded("the stream ended")
-                    batch = box.take()
+                    batch, self._queues[peer] = self._queues[peer], []
                     if batch:
                         await call.write(raft_pb2.RaftBatch(sender=self.id, to=peer, messages=batch))
                         self.reachable[peer] = True
@@ -237,14 +151,11 @@ class PeerTransport:
                 if call is not None:
                     call.cancel()
                 if not isinstance(e, StreamEnded):
-                    box.queue.clear()  # a write failed: the peer is likely gone (raft retransmits)
+                    self._queues[peer].clear()  # a write failed: the peer is likely gone (raft retransmits)
                 self.on_unreachable(peer)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-                box.event.set()
-            finally:
-                if reader is not None:
-                    reader.cancel()
+                ev.set()
 
     async def _send_snapshot(self, m: Message) -> None:
         assert m.snapshot is not None
@@ -284,14 +195,15 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
 
     def __init__(
         self,
-        transport: PeerTransport,
+        snap_dir: str,
+        on_messages: MessageHandler,
         forward: ForwardHandler,
         forward_batch: BatchForwardHandler,
         peer_identity: str | None = None,
     ) -> None:
         self.peer_identity = peer_identity  # with mutual TLS: only this certificate CN may talk raft
-        self.transport = transport
-        self.snap_dir = transport.snap_dir
+        self.snap_dir = snap_dir
+        self.on_messages = on_messages
         self.forward = forward
         self.forward_batch = forward_batch
 
@@ -304,12 +216,13 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
                 grpc.StatusCode.PERMISSION_DENIED, f"raft peers must be {self.peer_identity!r}, not {who!r}"
             )
 
-    async def Exchange(
+    async def Stream(
         self, request_iterator: AsyncIterator[raft_pb2.RaftBatch], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[raft_pb2.RaftBatch]:
+    ) -> raft_pb2.RaftStreamAck:
         await self._authorize(context)
-        async for batch in self.transport.serve_stream(request_iterator):
-            yield batch
+        async for batch in request_iterator:
+            self.on_messages([message_from_pb(m) for m in batch.messages])
+        return raft_pb2.RaftStreamAck()
 
     async def InstallSnapshot(
         self, request_iterator: AsyncIterator[raft_pb2.SnapshotChunk], context: grpc.aio.ServicerContext
@@ -345,7 +258,7 @@ class RaftPeerServicer(raft_pb2_grpc.RaftPeerServicer):
                 f.close()
             if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
-        self.transport.on_messages([msg])
+        self.on_messages([msg])
         return raft_pb2.SnapshotAck(ok=True)
 
     async def Forward(
