@@ -29,6 +29,20 @@ def pod(name: str) -> pod_pb2.Pod:
     return p
 
 
+async def create_surely(client: AsyncClient, p: pod_pb2.Pod) -> None:
+    """Create p; while a leader is being elected a create may time out (it may or may not have
+    happened, so the SDK does not retry it): try again, and AlreadyExists counts as done."""
+    for _ in range(20):
+        try:
+            await client.create(p)
+            return
+        except errors.AlreadyExists:
+            return
+        except errors.Timeout:
+            continue
+    raise AssertionError(f"could not create {p.metadata.name}")
+
+
 async def test_client_and_informer_fail_over(store3: StoreCluster) -> None:
     client = AsyncClient(store3.endpoints, timeout=3, retry_timeout=60)
     inf: Informer[pod_pb2.Pod] = Informer(client, pod_pb2.Pod)
@@ -44,12 +58,12 @@ async def test_client_and_informer_fail_over(store3: StoreCluster) -> None:
             victims.append(leader)
         store3.kill(victims[0])
         for i in range(5, 10):
-            await client.create(pod(f"a{i}"))
+            await create_surely(client, pod(f"a{i}"))
         store3.restart(victims[0])
         if len(victims) > 1:
             store3.kill(victims[1])
         for i in range(10, 15):
-            await client.create(pod(f"a{i}"))
+            await create_surely(client, pod(f"a{i}"))
         await client.delete(pod_pb2.Pod, "a0")
         want = {f"default/a{i}" for i in range(1, 15)}
         for _ in range(300):
@@ -76,16 +90,8 @@ async def test_informer_leaves_a_hung_replica(store3: StoreCluster) -> None:
         try:
             others = [e for i, e in enumerate(store3.endpoints) if i != hung]
             admin = AsyncClient(others, timeout=3, retry_timeout=60)
-            # If the paused replica was the leader, writes time out until a new one is elected;
-            # a timed-out create may or may not have happened, so AlreadyExists counts as done.
-            for _ in range(20):
-                try:
-                    await admin.create(pod("while-hung"))
-                    break
-                except errors.AlreadyExists:
-                    break
-                except errors.Timeout:
-                    continue
+            # If the paused replica was the leader, writes time out until a new one is elected.
+            await create_surely(admin, pod("while-hung"))
             for _ in range(300):
                 if inf.get("default/while-hung") is not None:
                     break
