@@ -501,11 +501,12 @@ class Raft:
                 self._send_append(p)
 
     def _bcast_heartbeat(self, ctx: bytes) -> None:
-        for p in self.voters:
-            if p != self.id:
-                pr = self.prs[p]
-                commit = min(pr.match, self.log.committed)
-                self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
+        self._heartbeat([p for p in self.voters if p != self.id], ctx)
+
+    def _heartbeat(self, peers: list[int], ctx: bytes) -> None:
+        for p in peers:
+            commit = min(self.prs[p].match, self.log.committed)
+            self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
 
     def _read_heartbeats(self, ctx: bytes) -> None:
         """Heartbeats for a ReadIndex round go only to the followers whose acks completed the
@@ -518,10 +519,8 @@ class Raft:
         fast = sorted(p for p in self.read_only.last_quorum if p != self.id and p in self.prs)
         if len(fast) < self.quorum - 1:
             self._bcast_heartbeat(ctx)
-            return
-        for p in fast:
-            commit = min(self.prs[p].match, self.log.committed)
-            self._send(Message(MsgType.HEARTBEAT, to=p, frm=self.id, commit=commit, context=ctx))
+        else:
+            self._heartbeat(fast, ctx)
 
     def _send_append(self, to: int) -> None:
         self._maybe_send_append(to, send_if_empty=True)
