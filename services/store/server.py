@@ -79,6 +79,13 @@ class StoreService:
         self.bookmark_interval = bookmark_interval
         self.namespaces = NamespaceLifecycle(store)
         self._read_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="list")
+        # Batch ops by their oneof field name (built once: _batch_op runs per op)
+        self._batch_calls: dict[str, Callable[[Any, Any], Awaitable[bytes]]] = {
+            "create": self.create,
+            "update": self.update,
+            "update_status": self.update_status,
+            "delete": self.delete,
+        }
 
     def start(self) -> None:
         """Background work: emptying terminating namespaces (on the leader)."""
@@ -447,19 +454,13 @@ class StoreService:
         return b"".join(results)
 
     async def _batch_op(self, op: store_pb2.BatchOp, context: Any) -> bytes:
-        calls: dict[str, Callable[[Any, Any], Awaitable[bytes]]] = {
-            "create": self.create,
-            "update": self.update,
-            "update_status": self.update_status,
-            "delete": self.delete,
-        }
         try:
             which = op.WhichOneof("op")
             if which is None:
                 raise invalid("op", "Required value: set one of create, update, update_status, delete")
             req = getattr(op, which)
             self.limits.admit(context, req)
-            return enc.batch_result_ok(await calls[which](req, context))
+            return enc.batch_result_ok(await self._batch_calls[which](req, context))
         except StoreError as e:
             return enc.batch_result_error(e.code.value[0], e.message)
         except Unavailable as e:

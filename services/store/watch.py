@@ -33,7 +33,7 @@ ALL = ""
 # A slow watcher holds up to one message in gRPC's buffers, so the byte cap bounds that memory
 # (and stays well under gRPC's default 4 MiB receive limit).
 MAX_BATCH_EVENTS = 1_000
-MAX_BATCH_BYTES = 256 * 1024  # bounds what one slow watcher holds in gRPC's buffers
+MAX_BATCH_BYTES = 256 * 1024
 
 Select = Callable[["HubEvent"], int]
 
