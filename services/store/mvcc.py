@@ -296,12 +296,35 @@ class MVCCStore:
 
     def snapshot(self, path: str) -> None:
         """A consistent copy of the whole state (data, history, applied index) into a file."""
-        with self._lock:
-            dest = sqlite3.connect(path)
+        self.pin_snapshot()(path)
+
+    def pin_snapshot(self) -> Callable[[str], None]:
+        """Pin the current state and return a function that copies exactly that state into a file.
+
+        The pin is a read transaction on a connection of its own (WAL keeps its pages while applies
+        go on), so the copy may run on any thread without holding up apply_batch. The function
+        must be called once: it ends the read transaction.
+        """
+        with self._lock:  # between two applies
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             try:
-                self._w.backup(dest)
+                conn.execute("BEGIN")
+                conn.execute("SELECT value FROM meta WHERE name = 'applied'").fetchone()  # the read starts here
+            except BaseException:
+                conn.close()
+                raise
+
+        def copy(path: str) -> None:
+            try:
+                dest = sqlite3.connect(path)
+                try:
+                    conn.backup(dest)
+                finally:
+                    dest.close()
             finally:
-                dest.close()
+                conn.close()
+
+        return copy
 
     def restore(self, path: str) -> None:
         """Replace the whole state with a snapshot file; watchers are reset (they resume or relist)."""

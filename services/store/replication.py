@@ -5,6 +5,7 @@ See docs/CONTRACTS.md "Store internals". Both sides import only this module from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,6 +53,11 @@ class StateMachine(Protocol):
     def applied_index(self) -> int: ...
 
     def snapshot(self, path: str) -> None: ...
+
+    def pin_snapshot(self) -> Callable[[str], None]:
+        """Pin the current state; the returned function writes exactly that state to a file (from any
+        thread, while later entries are applied)."""
+        ...
 
     def restore(self, path: str) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
 
 class KVStateMachine:
@@ -66,10 +67,23 @@ class KVStateMachine:
         return out
 
     def snapshot(self, path: str) -> None:
+        self.pin_snapshot()(path)
+
+    def pin_snapshot(self) -> Callable[[str], None]:
+        """Copies the state now (into memory), writes that copy later."""
         with self._lock:
+            pinned = sqlite3.connect(":memory:", check_same_thread=False)
+            self._db.backup(pinned)
+
+        def copy(path: str) -> None:
             dest = sqlite3.connect(path)
-            self._db.backup(dest)
-            dest.close()
+            try:
+                pinned.backup(dest)
+            finally:
+                dest.close()
+                pinned.close()
+
+        return copy
 
     def restore(self, path: str) -> None:
         with self._lock:

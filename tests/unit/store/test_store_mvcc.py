@@ -159,6 +159,32 @@ def test_snapshot_restore(tmp_path: Path) -> None:
     assert b.get("/registry/pods/zzz/1") is None and b.get("/registry/pods/a/2") is not None
 
 
+def test_pinned_snapshot_is_the_state_at_the_pin_while_applies_go_on(tmp_path: Path) -> None:
+    import threading
+
+    a = MVCCStore(str(tmp_path / "a"))
+    apply = Applier(a)
+    apply(*(put(f"/registry/pods/a/{i}") for i in range(200)))
+    copy = a.pin_snapshot()
+    applied_during: list[int] = []
+
+    def more() -> None:  # applies on another thread while the copy runs
+        for i in range(50):
+            apply(put(f"/registry/pods/b/{i}"))
+            applied_during.append(i)
+
+    writer = threading.Thread(target=more)
+    writer.start()
+    snap = str(tmp_path / "snap.db")
+    copy(snap)
+    writer.join()
+    assert len(applied_during) == 50 and a.applied_index() == 250  # the pin never blocked apply
+    b = MVCCStore(str(tmp_path / "b"))
+    b.restore(snap)
+    assert b.applied_index() == 200 and b.revision() == 200
+    assert b.get("/registry/pods/a/199") is not None and b.get("/registry/pods/b/0") is None
+
+
 def test_malformed_command_does_not_wedge(store: MVCCStore) -> None:
     res = store.apply_batch([(1, b"T\x00"), (2, b"?"), (3, put("/registry/pods/a/1"))])
     assert enc.decode_result(res[0]).error and enc.decode_result(res[1]).error
