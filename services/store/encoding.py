@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # ---- command kinds
 CMD_TXN = 0x54  # 'T'
@@ -39,15 +40,13 @@ _Q = struct.Struct(">q")
 _HQ = struct.Struct(">Hq")
 
 
-@dataclass(frozen=True)
-class Compare:
+class Compare(NamedTuple):  # a NamedTuple: apply decodes one per key per write, cheaply
     key: str
     kind: int
     revision: int = 0
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
     kind: int
     key: str
     value: bytes = b""
@@ -84,56 +83,37 @@ def encode_noop() -> bytes:
     return bytes((CMD_NOOP,))
 
 
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf = buf
-        self.pos = 0
-
-    def u8(self) -> int:
-        v = self.buf[self.pos]
-        self.pos += 1
-        return v
-
-    def u16(self) -> int:
-        (v,) = _H.unpack_from(self.buf, self.pos)
-        self.pos += 2
-        return int(v)
-
-    def i64(self) -> int:
-        (v,) = _Q.unpack_from(self.buf, self.pos)
-        self.pos += 8
-        return int(v)
-
-    def string(self) -> str:
-        n = self.u16()
-        s = self.buf[self.pos : self.pos + n].decode()
-        self.pos += n
-        return s
-
-    def blob(self) -> bytes:
-        (n,) = _I.unpack_from(self.buf, self.pos)
-        self.pos += 4
-        b = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return bytes(b)
-
-
 def decode_txn(data: bytes) -> Txn:
-    r = _Reader(data)
-    if r.u8() != CMD_TXN:
+    """The Txn of an encoded command (the inverse of encode_txn; runs on every replica per write)."""
+    if not data or data[0] != CMD_TXN:
         raise ValueError("not a txn command")
-    txn = Txn()
-    for _ in range(r.u16()):
-        kind = r.u8()
-        key = r.string()
-        txn.compares.append(Compare(key, kind, r.i64()))
-    for _ in range(r.u16()):
-        kind = r.u8()
-        key = r.string()
-        txn.ops.append(Op(kind, key, r.blob() if kind == OP_PUT else b""))
-    return txn
+    u16, i64, u32 = _H.unpack_from, _Q.unpack_from, _I.unpack_from
+    (n,) = u16(data, 1)
+    pos = 3
+    compares: list[Compare] = []
+    for _ in range(n):
+        kind = data[pos]
+        (size,) = u16(data, pos + 1)
+        pos += 3 + size
+        compares.append(Compare(data[pos - size : pos].decode(), kind, i64(data, pos)[0]))
+        pos += 8
+    (n,) = u16(data, pos)
+    pos += 2
+    ops: list[Op] = []
+    for _ in range(n):
+        kind = data[pos]
+        (size,) = u16(data, pos + 1)
+        pos += 3 + size
+        key = data[pos - size : pos].decode()
+        value = b""
+        if kind == OP_PUT:
+            (vsize,) = u32(data, pos)
+            pos += 4 + vsize
+            value = bytes(data[pos - vsize : pos])
+            if len(value) != vsize:
+                raise ValueError("truncated txn value")
+        ops.append(Op(kind, key, value))
+    return Txn(compares, ops)
 
 
 def decode_compact(data: bytes) -> int:
@@ -214,9 +194,8 @@ def kind_field_number(value: bytes) -> int:
 def rv_suffix(field_number: int, revision: int) -> bytes:
     """Serialized Object{<kind>{metadata{resource_version: str(revision)}}} for appending."""
     rv = str(revision).encode()
-    meta = ld((5 << 3) | 2, rv)
-    inner = ld((1 << 3) | 2, meta)
-    return ld((field_number << 3) | 2, inner)
+    n = len(rv)  # at most 20 digits: every length below fits one varint byte
+    return varint((field_number << 3) | 2) + bytes((n + 4, 0x0A, n + 2, 0x2A, n)) + rv
 
 
 def with_rv(value: bytes, revision: int) -> bytes:

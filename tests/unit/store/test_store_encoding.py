@@ -20,6 +20,30 @@ def test_txn_roundtrip() -> None:
     assert enc.decode_compact(enc.encode_compact(123)) == 123
 
 
+def test_txn_roundtrip_random_and_truncated_commands_fail() -> None:
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(300):
+        txn = enc.Txn(
+            [
+                enc.Compare(f"/k/{rnd.random()}", rnd.choice((enc.CMP_EXISTS, enc.CMP_MOD)), rnd.randrange(2**62))
+                for _ in range(rnd.randrange(3))
+            ],
+            [
+                enc.Op(enc.OP_PUT, f"/k/{i}", rnd.randbytes(rnd.randrange(300)))
+                if rnd.random() < 0.7
+                else enc.Op(enc.OP_DELETE, f"/k/{i}")
+                for i in range(rnd.randrange(4))
+            ],
+        )
+        data = enc.encode_txn(txn)
+        assert enc.decode_txn(data) == txn
+        if txn.ops and txn.ops[-1].kind == enc.OP_PUT and txn.ops[-1].value:
+            with pytest.raises(Exception):  # noqa: B017 - struct.error or ValueError, both caught by apply
+                enc.decode_txn(data[:-1])
+
+
 def test_results() -> None:
     assert enc.decode_result(enc.result_ok(7)) == enc.Result(True, revision=7)
     r = enc.decode_result(enc.result_failed(2, 9))
@@ -32,9 +56,10 @@ def test_rv_suffix_every_kind(key: str) -> None:
     o = object_pb2.Object()
     kinds.meta(getattr(o, key)).name = "n"
     kinds.meta(getattr(o, key)).resource_version = "5"
-    out = object_pb2.Object.FromString(enc.with_rv(o.SerializeToString(), 1234567))
-    assert out.WhichOneof("kind") == key
-    assert kinds.meta(out).resource_version == "1234567" and kinds.meta(out).name == "n"
+    for rev in (1, 1234567, 2**63 - 1):
+        out = object_pb2.Object.FromString(enc.with_rv(o.SerializeToString(), rev))
+        assert out.WhichOneof("kind") == key
+        assert kinds.meta(out).resource_version == str(rev) and kinds.meta(out).name == "n"
 
 
 def test_watch_and_list_bytes_parse() -> None:
