@@ -43,7 +43,7 @@ class NodeOptions:
     election_tick: int = 10
     heartbeat_tick: int = 1
     snapshot_entries: int = int(os.environ.get("PINNACE_RAFT_SNAPSHOT_ENTRIES", "20000"))
-    keep_entries: int = 5000
+    keep_entries: int = int(os.environ.get("PINNACE_RAFT_KEEP_ENTRIES", "5000"))
     max_batch: int = 4096
     # Apply batches up to this size on the loop thread: handing a batch to a worker thread and
     # back costs more latency (wake-ups, the GIL) than the work itself (64 entries: ~1-2 ms).
@@ -483,6 +483,7 @@ class RaftNode:
         copy = self.sm.pin_snapshot()
 
         def work() -> None:
+            self.storage.failpoint("before_snapshot_copy")
             if os.path.exists(tmp):
                 os.unlink(tmp)
             copy(tmp)

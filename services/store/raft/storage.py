@@ -5,7 +5,8 @@ Everything one Ready asks to persist goes into one transaction, so one fsync (WA
 synchronous=FULL) covers many client writes (group commit).
 
 Failpoints for robustness tests: PINNACE_RAFT_FAILPOINTS="before_fsync=sleep(0.5);after_fsync=error"
-(actions: sleep(seconds), error, crash), or `set_failpoint(name, action)`.
+(points: FAILPOINTS, before_snapshot_copy on the driver's snapshot thread; actions: sleep(seconds),
+error, crash), or `set_failpoint(name, action)`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS state (
 );
 """
 
-FAILPOINTS = ("before_fsync", "after_fsync")
+FAILPOINTS = ("before_fsync", "after_fsync", "before_snapshot_copy")
 
 
 class StorageError(Exception):
@@ -74,7 +75,8 @@ class RaftStorage:
         else:
             self._failpoints[name] = action
 
-    def _failpoint(self, name: str) -> None:
+    def failpoint(self, name: str) -> None:
+        """Run the action armed at this failpoint, if any (also used by the raft driver)."""
         action = self._failpoints.get(name)
         if not action:
             return
@@ -147,14 +149,14 @@ class RaftStorage:
                     " :offset_term, :snap_index, :snap_term, :voters)",
                     cur,
                 )
-                self._failpoint("before_fsync")
+                self.failpoint("before_fsync")
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
             self.fsyncs += 1
-            self._failpoint("after_fsync")
+            self.failpoint("after_fsync")
 
     def set_snapshot(self, snap: SnapshotMeta, offset: SnapshotMeta, hard_state: HardState) -> None:
         """Record a locally taken snapshot and compact the log up to `offset`."""
