@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-# Before gRPC loads: its older I/O manager instead of the EventEngine client and listener (a
-# gRPC experiment, on by default since 1.6x), see docs/ARCHITECTURE.md. An explicit
-# GRPC_EXPERIMENTS wins.
+# Before gRPC loads: its older I/O manager instead of the EventEngine client and listener (gRPC
+# experiments that grpcio 1.85 turns on by default): shorter calls, see docs/ARCHITECTURE.md.
+# An explicit GRPC_EXPERIMENTS wins.
 os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client,-event_engine_listener")
 
 import argparse

@@ -52,8 +52,6 @@ class StateMachine(Protocol):
 
     def applied_index(self) -> int: ...
 
-    def snapshot(self, path: str) -> None: ...
-
     def pin_snapshot(self) -> Callable[[str], None]:
         """Pin the current state; the returned function writes exactly that state to a file (from any
         thread, while later entries are applied)."""
