@@ -43,14 +43,23 @@ async def test_forwarding_snapshot_catch_up_and_transfer(tmp_path: Path) -> None
         lag = next(r for r in reps.values() if r is not lead and r is not fol)
         lag_id = lag.id
         await lag.stop()
-        await asyncio.gather(*(lead.propose(f"put k{i} {i}".encode()) for i in range(300)))
         core = lead.node.core
         assert core is not None
-        for _ in range(200):
-            if core.log.first_index() > 2:
-                break
-            await asyncio.sleep(0.02)
-        assert core.log.first_index() > 2, "the leader did not compact its log"
+
+        async def write_and_compact(start: int, count: int) -> None:
+            await asyncio.gather(*(lead.propose(f"put k{i} {i}".encode()) for i in range(start, start + count)))
+            target = lead.node.applied - 60  # a snapshot is due every 60 entries, 10 kept behind it
+            for _ in range(200):
+                if core.log.first_index() > target:
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError(f"the leader did not compact its log past {target}")
+
+        # Appends sent before the leader noticed the replica was gone may still wait in its
+        # transport queue and reach the replica when it is back; the second round of writes goes
+        # beyond them, so only a snapshot can bring the replica up to date.
+        await write_and_compact(0, 150)
+        await write_and_compact(150, 150)
         reps[lag_id] = lag = make(tmp_path, peers, lag_id)
         await lag.start()
         for _ in range(500):
