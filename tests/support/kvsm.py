@@ -66,9 +66,6 @@ class KVStateMachine:
             db.execute("COMMIT")
         return out
 
-    def snapshot(self, path: str) -> None:
-        self.pin_snapshot()(path)
-
     def pin_snapshot(self) -> Callable[[str], None]:
         """Copies the state now (into memory), writes that copy later."""
         with self._lock:

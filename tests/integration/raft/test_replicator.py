@@ -46,20 +46,24 @@ async def test_forwarding_snapshot_catch_up_and_transfer(tmp_path: Path) -> None
         core = lead.node.core
         assert core is not None
 
-        async def write_and_compact(start: int, count: int) -> None:
+        async def write(start: int, count: int) -> None:
             await asyncio.gather(*(lead.propose(f"put k{i} {i}".encode()) for i in range(start, start + count)))
-            target = lead.node.applied - 60  # a snapshot is due every 60 entries, 10 kept behind it
+
+        async def compacted_past(index: int) -> None:
             for _ in range(200):
-                if core.log.first_index() > target:
+                if core.log.first_index() > index:
                     return
                 await asyncio.sleep(0.02)
-            raise AssertionError(f"the leader did not compact its log past {target}")
+            raise AssertionError(f"the leader did not compact its log past {index}")
 
+        await write(0, 150)
+        await compacted_past(2)
         # Appends sent before the leader noticed the replica was gone may still wait in its
-        # transport queue and reach the replica when it is back; the second round of writes goes
-        # beyond them, so only a snapshot can bring the replica up to date.
-        await write_and_compact(0, 150)
-        await write_and_compact(150, 150)
+        # transport queue and reach the replica when it is back; a second round of writes and
+        # compaction goes beyond them, so only a snapshot can bring the replica up to date.
+        first_round = lead.node.applied
+        await write(150, 150)
+        await compacted_past(first_round)
         reps[lag_id] = lag = make(tmp_path, peers, lag_id)
         await lag.start()
         for _ in range(500):
