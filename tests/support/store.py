@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -253,17 +254,27 @@ def start_store(tmp_path: Path | str, replicas: int = 1, wait: bool = True, **fl
     """Start `replicas` store processes (extra flags become --flag-name value) and wait for health."""
     base = Path(tmp_path)
     base.mkdir(parents=True, exist_ok=True)
-    cluster = StoreCluster(base, replicas, flags)
-    _live.add(cluster)
-    try:
-        for i in range(replicas):
-            cluster.start_process(i)
-        if wait:
-            cluster.wait_healthy(timeout=30.0 + 10.0 * replicas)
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+    for attempt in range(3):
+        cluster = StoreCluster(base, replicas, flags)
+        _live.add(cluster)
+        try:
+            for i in range(replicas):
+                cluster.start_process(i)
+            if wait:
+                cluster.wait_healthy(timeout=30.0 + 10.0 * replicas)
+            return cluster
+        except RuntimeError as e:
+            cluster.stop()
+            # free_port's port can be taken before the replica binds it (e.g. as the source port of
+            # another replica's connection attempt): start afresh on new ports.
+            if attempt == 2 or "Address already in use" not in str(e):
+                raise
+            for d in cluster.data_dirs:
+                shutil.rmtree(d, ignore_errors=True)
+        except BaseException:
+            cluster.stop()
+            raise
+    raise AssertionError("unreachable")
 
 
 @atexit.register
