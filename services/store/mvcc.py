@@ -294,12 +294,9 @@ class MVCCStore:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self, path: str) -> None:
-        """A consistent copy of the whole state (data, history, applied index) into a file."""
-        self.pin_snapshot()(path)
-
     def pin_snapshot(self) -> Callable[[str], None]:
-        """Pin the current state and return a function that copies exactly that state into a file.
+        """Pin the current state and return a function that copies exactly that state (data,
+        history, applied index) into a file.
 
         The pin is a read transaction on a connection of its own (WAL keeps its pages while applies
         go on), so the copy may run on any thread without holding up apply_batch. The function

@@ -147,7 +147,7 @@ def test_snapshot_restore(tmp_path: Path) -> None:
     a = MVCCStore(str(tmp_path / "a"))
     Applier(a)(put("/registry/pods/a/1"), put("/registry/pods/a/2"))
     snap = str(tmp_path / "snap.db")
-    a.snapshot(snap)
+    a.pin_snapshot()(snap)
     b = MVCCStore(str(tmp_path / "b"))
     Applier(b)(put("/registry/pods/zzz/1"))
     resets: list[int] = []
