@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) 
 log = logging.get_logger("store.mvcc")
 REGISTRY_PREFIX = "/registry/"
 DEFAULT_HISTORY_WINDOW = 50_000
+# A range limit above this asks for everything anyway; SQLite integers stop at 2**63 - 1 and the
+# query asks for limit + 1 rows.
+_MAX_SQL_LIMIT = 2**62
 
 
 class Event(NamedTuple):
@@ -377,6 +380,7 @@ class MVCCStore:
         Returns (rows, revision served, more); rows are (key, value) tuples, or plain values with
         values_only. Raises Compacted / FutureRevision.
         """
+        limit = min(limit, _MAX_SQL_LIMIT)
         conn = self._reader()
         conn.execute("BEGIN")
         try:

@@ -19,7 +19,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pinnace.api import object_pb2, store_pb2, store_pb2_grpc
@@ -215,6 +215,10 @@ def test_fuzz_writes(channel: grpc.Channel, obj: object_pb2.Object, dry: bool, v
     rev=st.integers(-(2**63), 2**63 - 1),
     flag=st.booleans(),
 )
+# The largest limit once reached SQLite as limit + 1 and overflowed its integers (CI, 2026-11-26),
+# at the latest revision and at an older one.
+@example(kind="namespace", ns="", name="", labels="", fields="", limit=2**63 - 1, cont="", rev=0, flag=False)
+@example(kind="namespace", ns="", name="", labels="", fields="", limit=2**63 - 1, cont="", rev=1, flag=True)
 def test_fuzz_reads_and_deletes(
     channel: grpc.Channel,
     kind: str,
