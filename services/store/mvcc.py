@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from pinnace.common import logging
 from services.store import encoding as enc
+from services.store.walcheckpoint import WalCheckpointer, hand_over_checkpoints
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -103,6 +104,8 @@ class MVCCStore:
         self.history_window = history_window
         self._w = _connect(self.path)
         self._w.executescript(SCHEMA)
+        hand_over_checkpoints(self._w)
+        self._checkpointer = WalCheckpointer(self.path, name="state-checkpoint")
         self._lock = threading.RLock()
         self._local = threading.local()
         self._generation = 0
@@ -144,6 +147,7 @@ class MVCCStore:
             self._w.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._w.close()
             self._generation += 1

@@ -517,7 +517,7 @@ class RaftNode:
         fut.add_done_callback(
             lambda f: f.exception() and log.error("saving snapshot meta failed", error=str(f.exception()))
         )
-        self._cleanup_snapshots(meta)
+        self._snap_ex.submit(self._cleanup_snapshots, meta)  # unlinking a large file takes milliseconds
 
     def _cleanup_snapshots(self, keep: SnapshotMeta) -> None:
         name = os.path.basename(snapshot_path(self.snap_dir, keep))

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from services.store.raft.types import Entry, EntryType, HardState, SnapshotMeta
+from services.store.walcheckpoint import WalCheckpointer, hand_over_checkpoints
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB);
@@ -58,6 +59,8 @@ class RaftStorage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        hand_over_checkpoints(self._db)
+        self._checkpointer = WalCheckpointer(self.path, name="raft-log-checkpoint")
         self._lock = threading.Lock()
         self._failpoints: dict[str, str] = {}
         for item in os.environ.get("PINNACE_RAFT_FAILPOINTS", "").split(";"):
@@ -196,5 +199,6 @@ class RaftStorage:
         return dict(zip(keys, row, strict=True))
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._db.close()
