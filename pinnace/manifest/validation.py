@@ -56,8 +56,23 @@ def _meta(p: Problems, m: meta_pb2.ObjectMeta, rule: _NameRule, *, namespaced: b
             p.required(f"metadata.ownerReferences[{i}].{field}", value)
 
 
+# Pod specs found valid, by their deterministic bytes: a workload's pods share their template's
+# spec, so the store validates it once, not once per pod (validation is a pure function of the
+# spec; 25 of the store's ~38 µs to prepare a one-container pod). Oldest first out.
+_VALID_POD_SPECS: dict[bytes, None] = {}
+_VALID_POD_SPECS_MAX = 256
+
+
 def _pod(p: Problems, msg: Any) -> None:
+    key = msg.spec.SerializeToString(deterministic=True)
+    if key in _VALID_POD_SPECS:
+        return
+    before = len(p.items)
     _pod_spec(p, "spec", msg.spec)
+    if len(p.items) == before:
+        if len(_VALID_POD_SPECS) >= _VALID_POD_SPECS_MAX:
+            del _VALID_POD_SPECS[next(iter(_VALID_POD_SPECS))]
+        _VALID_POD_SPECS[key] = None
 
 
 def _workload_selector(p: Problems, spec: apps_pb2.ReplicaSetSpec | apps_pb2.DeploymentSpec) -> None:

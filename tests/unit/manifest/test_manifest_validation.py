@@ -320,3 +320,34 @@ def test_enum_typos_get_suggestions() -> None:
 
 def test_cluster_scoped_kinds_ignore_namespace() -> None:
     assert paths({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "namespace": "b"}}) == []
+
+
+def test_valid_pod_specs_are_remembered_and_invalid_ones_never() -> None:
+    from pinnace.manifest import podvalidation, validation
+
+    calls: list[int] = []
+    real = validation._pod_spec
+
+    def counting(*args: Any, **kw: Any) -> None:
+        calls.append(1)
+        real(*args, **kw)
+
+    validation._VALID_POD_SPECS.clear()
+    validation._pod_spec = counting  # type: ignore[assignment]
+    try:
+        for name in ("a", "b", "c"):  # one template, three pods: the spec is checked once
+            assert problems(_pod({"containers": [_c(image="memo:1")]}, name=name)) == []
+        assert len(calls) == 1
+        bad = _pod({"containers": [_c(image="memo:1", imagePullPolicy="Sometimes")]})
+        for _ in range(2):  # an invalid spec is reported every time
+            assert paths(bad) == ["spec.containers[0].imagePullPolicy"]
+        assert len(calls) == 3
+        assert problems(_pod({"containers": [_c(image="memo:2")]})) == []  # other bytes: checked again
+        assert len(calls) == 4
+        for i in range(validation._VALID_POD_SPECS_MAX + 5):  # bounded
+            assert problems(_pod({"containers": [_c(image=f"memo-{i}:1")]})) == []
+        assert len(validation._VALID_POD_SPECS) == validation._VALID_POD_SPECS_MAX
+    finally:
+        validation._pod_spec = real  # type: ignore[assignment]
+        validation._VALID_POD_SPECS.clear()
+    assert podvalidation.validate_pod_spec is real
