@@ -18,6 +18,7 @@ from typing import NamedTuple
 CMD_TXN = 0x54  # 'T'
 CMD_COMPACT = 0x43  # 'C'
 CMD_NOOP = 0x4E  # 'N'
+CMD_MULTI = 0x4D  # 'M': several txn commands in one replicated entry, applied in order
 
 # ---- compare kinds
 CMP_NOT_EXISTS = 0x4E  # 'N': key must be absent
@@ -33,6 +34,7 @@ RES_OK = 0x53  # 'S' + revision
 RES_FAILED = 0x46  # 'F' + compare index + actual mod_revision
 RES_COMPACTED = 0x63  # 'c' + compact revision
 RES_ERROR = 0x45  # 'E' + utf-8 message
+RES_MULTI = 0x6D  # 'm' + the results of a CMD_MULTI's commands, in order
 
 _H = struct.Struct(">H")
 _I = struct.Struct(">I")
@@ -81,6 +83,50 @@ def encode_compact(revision: int) -> bytes:
 
 def encode_noop() -> bytes:
     return bytes((CMD_NOOP,))
+
+
+def _frame(kind: int, parts: list[bytes]) -> bytes:
+    out = [bytes((kind,)), _H.pack(len(parts))]
+    for part in parts:
+        out += [_I.pack(len(part)), part]
+    return b"".join(out)
+
+
+def _unframe(kind: int, data: bytes) -> list[bytes]:
+    if not data or data[0] != kind:
+        raise ValueError(f"not a {chr(kind)!r} frame")
+    parts: list[bytes] = []
+    try:
+        (n,) = _H.unpack_from(data, 1)
+        pos = 3
+        for _ in range(n):
+            (size,) = _I.unpack_from(data, pos)
+            pos += 4 + size
+            if pos > len(data):
+                raise ValueError("truncated frame")
+            parts.append(data[pos - size : pos])
+    except struct.error:
+        raise ValueError("truncated frame") from None
+    if pos != len(data):
+        raise ValueError("trailing bytes after frame")
+    return parts
+
+
+def encode_multi(commands: list[bytes]) -> bytes:
+    """Several txn commands as one (at most 65,535): one raft entry, each its own revision."""
+    return _frame(CMD_MULTI, commands)
+
+
+def decode_multi(data: bytes) -> list[bytes]:
+    return _unframe(CMD_MULTI, data)
+
+
+def result_multi(results: list[bytes]) -> bytes:
+    return _frame(RES_MULTI, results)
+
+
+def decode_multi_result(data: bytes) -> list[bytes]:
+    return _unframe(RES_MULTI, data)
 
 
 def decode_txn(data: bytes) -> Txn:

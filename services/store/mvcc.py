@@ -95,6 +95,18 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _decode_txn(data: bytes, keys: set[str]) -> enc.Txn | bytes:
+    """The txn of a command, its keys added to `keys`; an error result when it is malformed (a
+    malformed command must not wedge the replica)."""
+    try:
+        txn = enc.decode_txn(data)
+    except Exception as e:
+        return enc.result_error(f"malformed txn: {e}")
+    keys.update(cmp.key for cmp in txn.compares)
+    keys.update(op.key for op in txn.ops)
+    return txn
+
+
 class MVCCStore:
     """The store's state machine (implements replication.StateMachine)."""
 
@@ -167,21 +179,18 @@ class MVCCStore:
             rev = self._rev
             compact = self._compact
             applied = self._applied
-            txns: list[tuple[int, enc.Txn | bytes]] = []
+            txns: list[tuple[int, enc.Txn | bytes | list[enc.Txn | bytes]]] = []
             keys: set[str] = set()
             for index, data in entries:
                 if index <= applied:
                     txns.append((index, b""))
-                    continue
-                if data and data[0] == enc.CMD_TXN:
+                elif data and data[0] == enc.CMD_TXN:
+                    txns.append((index, _decode_txn(data, keys)))
+                elif data and data[0] == enc.CMD_MULTI:
                     try:
-                        txn = enc.decode_txn(data)
-                    except Exception as e:  # a malformed command must not wedge the replica
-                        txns.append((index, enc.result_error(f"malformed txn: {e}")))
-                        continue
-                    keys.update(cmp.key for cmp in txn.compares)
-                    keys.update(op.key for op in txn.ops)
-                    txns.append((index, txn))
+                        txns.append((index, [_decode_txn(sub, keys) for sub in enc.decode_multi(data)]))
+                    except ValueError as e:
+                        txns.append((index, enc.result_error(f"malformed multi command: {e}")))
                 else:
                     txns.append((index, data))
             c.execute("BEGIN IMMEDIATE")
@@ -197,6 +206,15 @@ class MVCCStore:
                     if isinstance(item, enc.Txn):
                         res, rev = self._apply_txn(item, rev, state, dirty, history, events)
                         results.append(res)
+                    elif isinstance(item, list):
+                        subs: list[bytes] = []
+                        for sub in item:
+                            if isinstance(sub, enc.Txn):
+                                res, rev = self._apply_txn(sub, rev, state, dirty, history, events)
+                                subs.append(res)
+                            else:
+                                subs.append(sub)
+                        results.append(enc.result_multi(subs))
                     elif not item:
                         results.append(enc.result_ok(rev))
                     elif item[0] == enc.RES_ERROR:

@@ -24,6 +24,7 @@ from services.store.limits import Limits, audit_refusal, decoder
 from services.store.listing import decode_continue, encode_continue, kind_range, make_matcher
 from services.store.mvcc import Compacted, FutureRevision, KeyValue, MVCCStore
 from services.store.namespaces import NamespaceLifecycle
+from services.store.packing import ProposalPacker
 from services.store.registry import strategy
 from services.store.registry.allocators import ClusterIPAllocator, NodePortAllocator
 from services.store.registry.errors import StoreError, already_exists, conflict, invalid, not_found
@@ -72,6 +73,7 @@ class StoreService:
         self.limits = limits or Limits()
         self.store = store
         self.replicator = replicator
+        self.packer = ProposalPacker(replicator.propose)  # a Batch's txns replicate as one command
         self.hub = hub
         self.services = ServiceAllocator(
             ClusterIPAllocator(store, service_cidr), NodePortAllocator(store, node_port_range)
@@ -100,7 +102,7 @@ class StoreService:
     # ------------------------------------------------------------------ helpers
 
     async def _propose(self, txn: enc.Txn) -> enc.Result:
-        res = enc.decode_result(await self.replicator.propose(enc.encode_txn(txn)))
+        res = enc.decode_result(await self.packer.propose(enc.encode_txn(txn)))
         if not res.ok and res.error:
             raise StoreError(grpc.StatusCode.INTERNAL, f"store apply failed: {res.error}")
         return res

@@ -62,8 +62,9 @@ def check_snapshot(path: Path, copy_to: Path) -> int:
 
 
 def test_snapshots_under_load_and_catch_up_from_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PINNACE_RAFT_SNAPSHOT_ENTRIES", "300")
-    monkeypatch.setenv("PINNACE_RAFT_KEEP_ENTRIES", "100")
+    # concurrent creates replicate packed, ~16 to an entry: a snapshot every ~300 writes
+    monkeypatch.setenv("PINNACE_RAFT_SNAPSHOT_ENTRIES", "20")
+    monkeypatch.setenv("PINNACE_RAFT_KEEP_ENTRIES", "8")
     # a slow copy: the writes applied meanwhile must not leak into the snapshot, nor wait for it
     monkeypatch.setenv("PINNACE_RAFT_FAILPOINTS", "before_snapshot_copy=sleep(0.2)")
     with start_store(tmp_path / "store", replicas=3) as cluster:
@@ -96,6 +97,7 @@ def test_snapshots_under_load_and_catch_up_from_one(tmp_path: Path, monkeypatch:
 
         cluster.restart(down)
         lead_applied = cluster.status(lead).applied_index
+        assert lead_applied < WRITES // 4, f"{WRITES} concurrent creates took {lead_applied} raft entries: not packed"
         eventually(
             lambda: cluster.status(down).applied_index >= lead_applied, 30, what="the restarted replica catches up"
         )
