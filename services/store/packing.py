@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from services.store import encoding as enc
 
-# txns per packed command; a command stays far below the raft message size this way (Batch ops
-# are at most ~1.5 MiB each, and the client sends at most 500 per call)
+# txns and bytes per packed command: a raft entry stays far below the peers' 64 MiB message
+# limit (an object may be 1.5 MiB, or more with --max-object-bytes 0); a larger txn goes alone
 MAX_PACKED = 64
+MAX_PACKED_BYTES = 4 << 20
 
 _Pending = tuple[bytes, asyncio.Future[bytes]]
 _MULTI = bytes((enc.RES_MULTI,))
@@ -26,9 +27,15 @@ _MULTI = bytes((enc.RES_MULTI,))
 class ProposalPacker:
     """Wraps a replicator's `propose(command) -> result`; `propose` has the same contract."""
 
-    def __init__(self, propose: Callable[[bytes], Awaitable[bytes]], max_packed: int = MAX_PACKED) -> None:
+    def __init__(
+        self,
+        propose: Callable[[bytes], Awaitable[bytes]],
+        max_packed: int = MAX_PACKED,
+        max_bytes: int = MAX_PACKED_BYTES,
+    ) -> None:
         self._propose = propose
         self.max_packed = max_packed
+        self.max_bytes = max_bytes
         self._pending: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.packed_commands = 0  # CMD_MULTI commands proposed (for tests and metrics)
@@ -43,10 +50,21 @@ class ProposalPacker:
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        for i in range(0, len(pending), self.max_packed):
-            task = asyncio.get_running_loop().create_task(self._send(pending[i : i + self.max_packed]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        group: list[_Pending] = []
+        size = 0
+        for item in pending:
+            if group and (len(group) >= self.max_packed or size + len(item[0]) > self.max_bytes):
+                self._start(group)
+                group, size = [], 0
+            group.append(item)
+            size += len(item[0])
+        if group:
+            self._start(group)
+
+    def _start(self, group: list[_Pending]) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(group))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send(self, group: list[_Pending]) -> None:
         live = [(c, f) for c, f in group if not f.done()]  # a proposer cancelled meanwhile drops out

@@ -68,6 +68,12 @@ async def test_packer_packs_one_loop_turn_and_answers_each(tmp_path: Path) -> No
 
         lone = enc.decode_result(await packer.propose(put("/k/lone")))
         assert lone.ok and packer.packed_commands == 3 and store.applied_index() == 4  # sent as it is
+
+        packer.max_bytes = 5000  # by size too: 2 + 2 + 1 (a txn over the limit goes alone) + 2
+        sizes = [2000, 2000, 2000, 2000, 6000, 100, 100]
+        res = await asyncio.gather(*(packer.propose(put(f"/s/{i}", b"x" * n)) for i, n in enumerate(sizes)))
+        assert all(enc.decode_result(r).ok for r in res)
+        assert packer.packed_commands == 6 and store.applied_index() == 8
     finally:
         await rep.stop()
         store.close()
