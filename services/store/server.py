@@ -151,13 +151,17 @@ class StoreService:
         return await self.create_object(obj, dry_run=req.dry_run, context=context)
 
     async def create_object(self, obj: Object, dry_run: bool = False, context: Any = None) -> bytes:
+        """Create `obj` (prepared in place: the caller's message changes)."""
         info = kinds.kind_of(obj)
         generated = not kinds.meta(obj).name and bool(kinds.meta(obj).generate_name)
-        template = Object()
-        template.CopyFrom(obj)
+        template: Object | None = None
+        if generated or info.key == "service":  # only these try again, each time from the original
+            template = Object()
+            template.CopyFrom(obj)
         for _attempt in range(MAX_RETRIES):
-            obj = Object()
-            obj.CopyFrom(template)
+            if template is not None:
+                obj = Object()
+                obj.CopyFrom(template)
             strategy.prepare_create(obj)
             m = kinds.meta(obj)
             key = kinds.object_key(info, m.namespace, m.name)

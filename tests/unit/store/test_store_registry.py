@@ -228,3 +228,17 @@ def test_service_plan(tmp_path: Path) -> None:
     plan2 = alloc.plan(new, o, "/registry/services/default/s")
     assert [op.key.startswith("/ranges/nodeports/") for op in plan2.ops] == [True]
     assert new.service.spec.ports[0].node_port == 0
+
+
+def test_new_uid_is_a_random_version_4_uuid() -> None:
+    import uuid
+
+    from services.store.registry.strategy import new_uid
+
+    seen = set()
+    for _ in range(2000):
+        text = new_uid()
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        seen.add(text)
+    assert len(seen) == 2000
