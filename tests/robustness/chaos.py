@@ -4,8 +4,8 @@
 
 - Workload (asyncio, raw gRPC stubs, one attempt per operation, a random replica per call):
   register clients read, blindly write and compare-and-swap (Get, then Update with the read
-  resource_version) the spec.holderIdentity of a few Leases; "ack" clients create and delete
-  uniquely named Leases; watchers watch the namespace (one unfiltered, one with a label
+  resource_version) the spec.holderIdentity of a few Leases; "ack" clients create (one by one, or several
+  in one Batch call, which replicate as one packed raft entry) and delete uniquely named Leases; watchers watch the namespace (one unfiltered, one with a label
   selector) from the start revision and, when a stream breaks, reopen it on another replica
   from the last revision they saw. Every value written is unique, so an outcome-unknown
   operation (timeout, UNAVAILABLE, ...) can be resolved by the checker.
@@ -289,6 +289,23 @@ class Chaos:
                     if e.code() != grpc.StatusCode.NOT_FOUND:
                         self.unknown_deletes.add(name)
                 self.report.ops["delete"] += 1
+            elif self.rng.random() < 0.3:  # several creates in one Batch call: they replicate packed
+                numbers = range(n + 1, n + self.rng.randint(2, 4) + 1)
+                n = numbers[-1]
+                names = [f"ack-{cid}-{m}" for m in numbers]
+                self.attempted_creates.update(names)
+                batch = store_pb2.BatchRequest()
+                for m, name in zip(numbers, names, strict=True):
+                    batch.ops.add().create.object.CopyFrom(lease(name, name, "a" if m % 2 else "b", self.ns))
+                try:
+                    resp = await self._stub().Batch(batch, timeout=OP_TIMEOUT)
+                    for name, res in zip(names, resp.results, strict=True):
+                        if res.code == 0:
+                            self.acked_creates.add(name)
+                            mine.append(name)
+                except grpc.aio.AioRpcError:
+                    pass
+                self.report.ops["create"] += len(names)
             else:
                 n += 1
                 name = f"ack-{cid}-{n}"
