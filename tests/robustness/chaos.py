@@ -4,11 +4,12 @@
 
 - Workload (asyncio, raw gRPC stubs, one attempt per operation, a random replica per call):
   register clients read, blindly write and compare-and-swap (Get, then Update with the read
-  resource_version) the spec.holderIdentity of a few Leases; "ack" clients create (one by one, or several
-  in one Batch call, which replicate as one packed raft entry) and delete uniquely named Leases; watchers watch the namespace (one unfiltered, one with a label
-  selector) from the start revision and, when a stream breaks, reopen it on another replica
-  from the last revision they saw. Every value written is unique, so an outcome-unknown
-  operation (timeout, UNAVAILABLE, ...) can be resolved by the checker.
+  resource_version) the spec.holderIdentity of a few Leases; "ack" clients create (one by one,
+  or several in one Batch call, which replicate as one packed raft entry) and delete uniquely
+  named Leases; watchers watch the namespace (one unfiltered, one with a label selector) from
+  the start revision and, when a stream breaks, reopen it on another replica from the last
+  revision they saw. Every value written is unique, so an outcome-unknown operation (timeout,
+  UNAVAILABLE, ...) can be resolved by the checker.
 - Faults, one at a time, on a random replica (the leader half of the time): kill -9 and
   restart; SIGSTOP, wait, SIGCONT; restart with the storage failpoint
   PINNACE_RAFT_FAILPOINTS="before_fsync=sleep(S)" (slow disk), run, restart clean; restart with
